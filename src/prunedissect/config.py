@@ -1,0 +1,142 @@
+"""Checking a study configuration before any job runs.
+
+The JSON schema (workflow/schemas/config.schema.yaml) is the single description of every key;
+this module turns its violations into messages that name the key, the bad value and what is
+allowed, and adds the checks a schema cannot express (paths that must exist, cross-key bounds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+
+class ConfigError(ValueError):
+    """A study configuration is invalid; the message lists every problem found."""
+
+
+def _key(path: Iterable[Any]) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    validator = error.validator
+    if validator == "enum":
+        return "one of " + ", ".join(repr(v) for v in error.validator_value)
+    if validator == "type":
+        return f"a value of type {error.validator_value}"
+    if validator == "minimum":
+        return f"a number >= {error.validator_value}"
+    if validator == "maximum":
+        return f"a number <= {error.validator_value}"
+    if validator in ("exclusiveMinimum", "exclusiveMaximum"):
+        low = schema.get("exclusiveMinimum", schema.get("minimum"))
+        high = schema.get("exclusiveMaximum", schema.get("maximum"))
+        lo = "" if low is None else f"> {low}"
+        hi = "" if high is None else f"< {high}"
+        return "a number " + " and ".join(s for s in (lo, hi) if s)
+    if validator == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        return "only the documented keys: " + ", ".join(known)
+    if validator == "pattern":
+        return f"a string matching {error.validator_value!r}"
+    if validator in ("minItems", "maxItems"):
+        return f"a list with {validator[:3]} {error.validator_value} items"
+    return f"a value satisfying {validator}={error.validator_value!r}"
+
+
+def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Return one readable line per schema violation (empty when the config is valid)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    lines = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        if error.validator == "additionalProperties":
+            known = set(error.schema.get("properties", {}))
+            for extra in sorted(set(error.instance) - known):
+                key = _key([*error.path, extra])
+                lines.append(
+                    f"config key {key}: unknown key (misspelt or removed?); allowed here: "
+                    + ", ".join(sorted(known))
+                )
+            continue
+        description = ""
+        if isinstance(error.schema, Mapping) and error.schema.get("description"):
+            description = f" ({error.schema['description']})"
+        lines.append(
+            f"config key {_key(error.path)}: got {error.instance!r}; "
+            f"allowed: {_allowed(error)}{description}"
+        )
+    return lines
+
+
+def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> list[str]:
+    """Checks across keys and on the file system, for a config whose schema check passed."""
+    lines = []
+    dataset, probe = config["dataset"], config["probe"]
+    if dataset["kind"] == "imagefolder":
+        if not dataset.get("path"):
+            lines.append(
+                "config key dataset.path: missing; dataset.kind 'imagefolder' needs the directory "
+                "holding train/ and val/ (e.g. your ImageNet copy)"
+            )
+        else:
+            root = base / dataset["path"]
+            missing = [s for s in ("train", "val") if not (root / s).is_dir()]
+            if missing:
+                lines.append(
+                    f"config key dataset.path: {dataset['path']!r} has no "
+                    + " or ".join(f"{m}/" for m in missing)
+                    + " directory; point it at an ImageFolder root with train/<class>/ and "
+                    "val/<class>/ sub-directories"
+                )
+    if probe["kind"] == "broden" and probe.get("path"):
+        if not (base / probe["path"] / "index.csv").is_file():
+            lines.append(
+                f"config key probe.path: {probe['path']!r} holds no index.csv; point it at an "
+                "unpacked Broden directory (the one with index.csv, label.csv and images/), or "
+                "set probe.path: null to download it"
+            )
+    n_levels = config["pruning"]["levels"]
+    for key, values in (
+        ("dissection.levels", config["dissection"].get("levels")),
+        ("report.levels", config["report"].get("levels")),
+    ):
+        bad = [v for v in values or [] if v > n_levels]
+        if bad:
+            lines.append(
+                f"config key {key}: levels {bad} do not exist; allowed: 0..{n_levels} "
+                "(pruning.levels)"
+            )
+    if config["report"]["trial"] >= config["trials"]:
+        lines.append(
+            f"config key report.trial: got {config['report']['trial']}; allowed: "
+            f"0..{config['trials'] - 1} (there are {config['trials']} trials)"
+        )
+    return lines
+
+
+def raise_for(problems: list[str]) -> None:
+    """Raise one :class:`ConfigError` listing ``problems``; do nothing when there are none."""
+    if problems:
+        raise ConfigError(
+            "invalid configuration:\n  - "
+            + "\n  - ".join(problems)
+            + "\nEvery key is documented in config/README.md."
+        )
+
+
+def check_config(
+    config: Mapping[str, Any], schema: Mapping[str, Any], *, base: Path = Path(".")
+) -> None:
+    """Raise :class:`ConfigError` listing every problem in ``config``; return None when valid.
+
+    ``config`` must already have its defaults filled (``snakemake.utils.validate`` does that)
+    for the semantic checks; schema violations are reported first, on their own.
+    """
+    raise_for(schema_errors(config, schema))
+    raise_for(semantic_errors(config, base=base))

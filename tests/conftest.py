@@ -1,0 +1,39 @@
+"""Shared fixtures: the repository root and helpers to run the workflow as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+def run_snakemake(
+    *args: str, cwd: Path = REPO, check: bool = True, timeout: float = 1200, env=None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m snakemake ARGS`` in ``cwd`` and return the finished process."""
+    full_env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+    proc = subprocess.run(
+        [*SNAKEMAKE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
+    return proc

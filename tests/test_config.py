@@ -1,0 +1,113 @@
+"""Config validation: every bad value stops the workflow before any job, naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prunedissect.config import ConfigError, check_config, schema_errors
+from snakemake.utils import validate
+
+from conftest import REPO, run_snakemake
+
+SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+PRESETS = sorted((REPO / "config").glob("*.yaml"))
+
+
+def filled(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA_PATH), set_default=True)
+    return config
+
+
+def test_empty_config_gets_every_default():
+    config = filled({})
+    assert config["pruning"]["fraction"] == 0.2
+    assert config["dissection"]["quantile"] == 0.005
+    assert config["dissection"]["iou_threshold"] == 0.05
+    assert config["pruning"]["rewind"] == {"unit": "iteration", "step": 100}
+    assert config["dataset"]["concepts"]["probe_images"] == 1000
+    check_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize("path", PRESETS + [REPO / ".test/config/config.yaml"], ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    config = yaml.safe_load(path.read_text())
+    assert schema_errors(config, SCHEMA) == []
+
+
+BAD = [
+    # (overrides, key named in the message, fragment of what is allowed)
+    ({"trials": "two"}, "trials", "type integer"),
+    ({"pruning": {"levells": 3}}, "pruning.levells", "unknown key"),
+    ({"pruning": {"levels": -1}}, "pruning.levels", ">= 0"),
+    ({"dissection": {"iou_threshold": 1.5}}, "dissection.iou_threshold", "< 1"),
+    ({"dissection": {"iou_threshold": 0}}, "dissection.iou_threshold", "> 0"),
+    ({"pruning": {"fraction": 1.0}}, "pruning.fraction", "< 1"),
+    ({"model": {"arch": "vgg"}}, "model.arch", "'resnet20'"),
+    ({"dataset": {"mean": [0.5, 0.5]}}, "dataset.mean", "min 3"),
+]
+
+
+@pytest.mark.parametrize("override,key,allowed", BAD, ids=[b[1] for b in BAD])
+def test_schema_errors_name_key_value_and_allowed(override, key, allowed):
+    lines = schema_errors(override, SCHEMA)
+    assert len(lines) == 1, lines
+    assert f"config key {key}:" in lines[0]
+    assert allowed in lines[0]
+
+
+def test_missing_dataset_path_is_reported(tmp_path):
+    config = filled({"dataset": {"kind": "imagefolder", "path": str(tmp_path / "nowhere")}})
+    with pytest.raises(ConfigError, match=r"dataset\.path: .*nowhere.* has no train/ or val/"):
+        check_config(config, SCHEMA)
+    config = filled({"dataset": {"kind": "imagefolder"}})
+    with pytest.raises(ConfigError, match=r"dataset\.path: missing"):
+        check_config(config, SCHEMA)
+
+
+def test_imagefolder_with_train_and_val_passes(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    check_config(filled({"dataset": {"kind": "imagefolder", "path": str(tmp_path)}}), SCHEMA)
+
+
+def test_cross_key_checks():
+    config = filled({"pruning": {"levels": 3}, "dissection": {"levels": [0, 5]}, "trials": 2})
+    config["report"]["trial"] = 2
+    with pytest.raises(ConfigError) as info:
+        check_config(config, SCHEMA)
+    message = str(info.value)
+    assert "dissection.levels: levels [5] do not exist; allowed: 0..3" in message
+    assert "report.trial: got 2; allowed: 0..1" in message
+
+
+def test_broden_probe_path_without_index(tmp_path):
+    config = filled({"probe": {"kind": "broden", "path": str(tmp_path)}})
+    with pytest.raises(ConfigError, match=r"probe\.path: .* holds no index\.csv"):
+        check_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("pruning:\n  levels: -1\n", "pruning.levels"),
+        ("dissection:\n  iou_threshold: 2\n", "dissection.iou_threshold"),
+        ("trials: 1.5\n", "trials"),
+        ("dataset:\n  kind: imagefolder\n  path: /no/such/imagenet\n", "dataset.path"),
+        ("pruning:\n  fractoin: 0.2\n", "pruning.fractoin"),
+    ],
+)
+def test_workflow_stops_before_any_job(tmp_path, override, key):
+    """A real `snakemake -n` with a bad config fails at parse time, naming the key."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(override)
+    proc = run_snakemake("-n", "--configfile", str(bad), "--cores", "1", check=False)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert f"config key {key}:" in output
+    assert "Job stats" not in output  # no DAG was built, no job planned

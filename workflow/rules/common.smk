@@ -1,0 +1,89 @@
+# The one place that validates the config and defines input functions and wildcard constraints.
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+# The package lives in src/. Make it importable here and in every job, also where the
+# environment lacks the editable install (--software-deployment-method conda, a bare snakemake).
+_SRC = str(Path(workflow.basedir) / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
+)
+
+from prunedissect.config import raise_for, schema_errors, semantic_errors
+
+
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+with open(SCHEMA) as handle:
+    _schema = yaml.safe_load(handle)
+# Friendly messages first (key, bad value, what is allowed), then Snakemake's validate fills
+# the defaults, then the checks a schema cannot express (paths, cross-key bounds).
+raise_for(schema_errors(config, _schema))
+validate(config, SCHEMA, set_default=True)
+raise_for(semantic_errors(config))
+
+
+wildcard_constraints:
+    trial=r"\d+",
+    level=r"\d+",
+    layer=r"[A-Za-z_][A-Za-z0-9_.]*",
+
+
+def trial_ids():
+    """Trial indices 0..trials-1; trial t trains with seed + t."""
+    return list(range(config["trials"]))
+
+
+def levels():
+    """Pruning levels 0..pruning.levels (0 is the dense network)."""
+    return list(range(config["pruning"]["levels"] + 1))
+
+
+def dissected_levels():
+    """Levels whose checkpoints are dissected (dissection.levels, default every level)."""
+    chosen = config["dissection"]["levels"]
+    return sorted(set(chosen)) if chosen is not None else levels()
+
+
+def layers():
+    """Module names whose units are dissected."""
+    return list(config["dissection"]["layers"])
+
+
+def report_levels():
+    """Pruned levels shown beside level 0 in the per-unit report."""
+    chosen = config["report"]["levels"]
+    return sorted(set(chosen)) if chosen else [config["pruning"]["levels"]]
+
+
+def train_images():
+    """ImageFolder root (with train/ and val/) the networks are trained on."""
+    kind = config["dataset"]["kind"]
+    if kind == "concepts":
+        return "resources/concepts/images"
+    if kind == "cifar10":
+        return "resources/cifar10/images"
+    return config["dataset"]["path"]
+
+
+def unresized_probe_dir():
+    """The Broden-format probe directory before any resizing."""
+    probe = config["probe"]
+    if probe["kind"] == "concepts":
+        return "resources/concepts/probe"
+    if probe["path"]:
+        return probe["path"]
+    return f"resources/broden/{probe['name']}"
+
+
+def probe_dir():
+    """The Broden-format probe directory dissection reads (resized when probe.resize is set)."""
+    if config["probe"]["resize"]:
+        return f"resources/probe_resized/{config['probe']['resize']}"
+    return unresized_probe_dir()
