@@ -37,3 +37,14 @@ def run_snakemake(
             f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def make_imagefolder(root):
+    """A minimal valid ImageFolder: two classes with one image each in train/ and val/."""
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(root / split / cls / "0.png")
+    return root

@@ -13,6 +13,8 @@ from typing import Any
 
 import jsonschema
 
+from prunedissect.data.download import check_broden_dir, check_imagefolder
+
 
 class ConfigError(ValueError):
     """A study configuration is invalid; the message lists every problem found."""
@@ -79,28 +81,15 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
     lines = []
     dataset, probe = config["dataset"], config["probe"]
     if dataset["kind"] == "imagefolder":
-        if not dataset.get("path"):
-            lines.append(
-                "config key dataset.path: missing; dataset.kind 'imagefolder' needs the directory "
-                "holding train/ and val/ (e.g. your ImageNet copy)"
-            )
-        else:
-            root = base / dataset["path"]
-            missing = [s for s in ("train", "val") if not (root / s).is_dir()]
-            if missing:
-                lines.append(
-                    f"config key dataset.path: {dataset['path']!r} has no "
-                    + " or ".join(f"{m}/" for m in missing)
-                    + " directory; point it at an ImageFolder root with train/<class>/ and "
-                    "val/<class>/ sub-directories"
-                )
+        try:
+            check_imagefolder(base / dataset["path"] if dataset.get("path") else None)
+        except ValueError as error:
+            lines.append(f"config key dataset.path: {error}")
     if probe["kind"] == "broden" and probe.get("path"):
-        if not (base / probe["path"] / "index.csv").is_file():
-            lines.append(
-                f"config key probe.path: {probe['path']!r} holds no index.csv; point it at an "
-                "unpacked Broden directory (the one with index.csv, label.csv and images/), or "
-                "set probe.path: null to download it"
-            )
+        try:
+            check_broden_dir(base / probe["path"])
+        except ValueError as error:
+            lines.append(f"config key probe.path: {error}")
     n_levels = config["pruning"]["levels"]
     for key, values in (
         ("dissection.levels", config["dissection"].get("levels")),
