@@ -1,0 +1,180 @@
+"""The dissection steps chained: probe loader, thresholds + IoU + labels of one layer, and a
+whole-model run that writes the same files as the workflow (used by the ``prunedissect`` CLI).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from prunedissect.data.broden import Broden, BrodenImages
+from prunedissect.data.transforms import make_probe_transform
+
+from .features import extract_activations
+from .iou import tally_iou, tally_table
+from .labels import label_units
+from .quantiles import thresholds_table, unit_thresholds
+from .segments import ProbeLabels, encode_probe_labels
+
+
+@dataclass(frozen=True)
+class DissectionSettings:
+    """The knobs of one dissection; defaults are NetDissect's except ``iou_threshold`` (F&B)."""
+
+    quantile: float = 0.005
+    threshold_on: str = "raw"  # or "upsampled"
+    iou_threshold: float = 0.05
+    category_restricted: bool = True
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.threshold_on not in ("raw", "upsampled"):
+            raise ValueError(
+                f"threshold_on must be 'raw' or 'upsampled', got {self.threshold_on!r}"
+            )
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """The three tables of one dissected layer (see the path contract)."""
+
+    thresholds: pd.DataFrame
+    tally: pd.DataFrame
+    units: pd.DataFrame
+
+    def write(self, directory: str | os.PathLike) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.thresholds.to_parquet(directory / "thresholds.parquet", index=False)
+        self.tally.to_parquet(directory / "tally.parquet", index=False)
+        self.units.to_parquet(directory / "units.parquet", index=False)
+
+
+def probe_loader(
+    broden: Broden,
+    *,
+    image_size: int | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    batch_size: int = 128,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Probe images in index order, preprocessed like the training images (whole, no crop)."""
+    transform = make_probe_transform(image_size=image_size, mean=mean, std=std)
+    return DataLoader(
+        BrodenImages(broden, transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def compute_thresholds(
+    activations: np.ndarray,
+    *,
+    settings: DissectionSettings,
+    segmentation_size: tuple[int, int] | None,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Per-unit thresholds on raw maps, or on maps upsampled to ``segmentation_size``."""
+    upsample_to = None
+    if settings.threshold_on == "upsampled":
+        if segmentation_size is None:
+            raise ValueError("threshold_on='upsampled' needs the probe's segmentation size")
+        upsample_to = segmentation_size
+    return unit_thresholds(
+        activations, quantile=settings.quantile, upsample_to=upsample_to, device=device
+    )
+
+
+def dissect_activations(
+    activations: np.ndarray,
+    labels: ProbeLabels,
+    *,
+    settings: DissectionSettings,
+    device: torch.device | str = "cpu",
+    logger: logging.Logger | None = None,
+) -> LayerResult:
+    """Thresholds, the unit x concept tally and unit labels of one layer's activations."""
+    thresholds = compute_thresholds(
+        activations, settings=settings, segmentation_size=labels.shape, device=device
+    )
+    tally = tally_iou(
+        activations,
+        thresholds,
+        labels,
+        category_restricted=settings.category_restricted,
+        device=device,
+        batch_size=settings.batch_size,
+        logger=logger,
+    )
+    return LayerResult(
+        thresholds=thresholds_table(thresholds),
+        tally=tally_table(tally),
+        units=label_units(tally, thresholds, iou_threshold=settings.iou_threshold),
+    )
+
+
+def dissect_model(
+    model: nn.Module,
+    broden: Broden,
+    *,
+    layers: Sequence[str],
+    out_dir: str | os.PathLike,
+    image_size: int | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    settings: DissectionSettings = DissectionSettings(),
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+    logger: logging.Logger | None = None,
+) -> dict[str, LayerResult]:
+    """Dissect ``layers`` of ``model`` on ``broden``; write ``out_dir/<layer>/...``.
+
+    Per layer: ``activations.npy``, ``thresholds.parquet``, ``tally.parquet``,
+    ``units.parquet`` (the workflow's files); the encoded labels go to ``out_dir/probe_labels``.
+    """
+    logger = logger or logging.getLogger(__name__)
+    out_dir = Path(out_dir)
+    paths = {layer: out_dir / layer / "activations.npy" for layer in layers}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    loader = probe_loader(
+        broden,
+        image_size=image_size,
+        mean=mean,
+        std=std,
+        batch_size=settings.batch_size,
+        num_workers=num_workers,
+    )
+    extract_activations(
+        model, loader, n_images=len(broden), outputs=paths, device=device, logger=logger
+    )
+    labels = encode_probe_labels(broden, directory=out_dir / "probe_labels", logger=logger)
+    results = {}
+    for layer, path in paths.items():
+        activations = np.load(path, mmap_mode="r")
+        result = dissect_activations(
+            activations, labels, settings=settings, device=device, logger=logger
+        )
+        result.write(out_dir / layer)
+        n_interpretable = int(result.units["interpretable"].sum())
+        logger.info(
+            "%s: %d of %d units interpretable (IoU > %g)",
+            layer,
+            n_interpretable,
+            len(result.units),
+            settings.iou_threshold,
+        )
+        results[layer] = result
+    return results

@@ -1,0 +1,78 @@
+# Network dissection: probe labels (once per probe set) -> activations -> per-unit thresholds
+# -> unit x concept IoU tally and unit labels, per trial, level and layer. Each step is its own
+# rule, so thresholds or the tally can be recomputed (new quantile, counting mode, IoU threshold)
+# without extracting activations again.
+
+from prunedissect.models import model_kwargs
+
+
+rule encode_probe_labels:
+    input:
+        probe=probe_dir(),
+    output:
+        labels=directory("results/dissect/probe_labels"),
+    log:
+        "logs/encode_probe_labels/probe_labels.log",
+    script:
+        "../scripts/encode_probe_labels.py"
+
+
+rule extract_activations:
+    input:
+        model="results/train/trial{trial}/level{level}/model.pt",
+        probe=probe_dir(),
+    output:
+        activations="results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
+    log:
+        "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
+    threads: 4
+    params:
+        arch=config["model"]["arch"],
+        model_kwargs=model_kwargs(config["model"]),
+        image_size=config["dataset"]["image_size"],
+        mean=config["dataset"]["mean"],
+        std=config["dataset"]["std"],
+        batch_size=config["dissection"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/extract_activations.py"
+
+
+rule compute_thresholds:
+    input:
+        activations=rules.extract_activations.output.activations,
+        # thresholds on upsampled maps need the segmentation size, read from the probe labels
+        labels=(
+            rules.encode_probe_labels.output.labels
+            if config["dissection"]["threshold_on"] == "upsampled"
+            else []
+        ),
+    output:
+        thresholds="results/dissect/trial{trial}/level{level}/{layer}/thresholds.parquet",
+    log:
+        "logs/compute_thresholds/trial{trial}_level{level}_{layer}.log",
+    params:
+        quantile=config["dissection"]["quantile"],
+        threshold_on=config["dissection"]["threshold_on"],
+        device=config["device"],
+    script:
+        "../scripts/compute_thresholds.py"
+
+
+rule tally_iou:
+    input:
+        activations=rules.extract_activations.output.activations,
+        thresholds=rules.compute_thresholds.output.thresholds,
+        labels=rules.encode_probe_labels.output.labels,
+    output:
+        tally="results/dissect/trial{trial}/level{level}/{layer}/tally.parquet",
+        units="results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
+    log:
+        "logs/tally_iou/trial{trial}_level{level}_{layer}.log",
+    params:
+        category_restricted=config["dissection"]["category_restricted"],
+        iou_threshold=config["dissection"]["iou_threshold"],
+        batch_size=config["dissection"]["batch_size"],
+        device=config["device"],
+    script:
+        "../scripts/tally_iou.py"
