@@ -1,0 +1,426 @@
+"""Tidy result tables of a study: accuracy, every dissected unit, summaries and consistency.
+
+Pure functions from :class:`pandas.DataFrame` to :class:`pandas.DataFrame`, plus small readers
+for the per-checkpoint files the training and dissection stages write and one writer that fixes
+column order, dtypes and Parquet options so that identical inputs give byte-identical files.
+
+The four tables (one row per ...):
+
+- ``accuracy``: trained checkpoint (trial, level).
+- ``units``: unit of a dissected layer of a dissected checkpoint (trial, level, layer, unit).
+- ``summary``: (trial, level, layer, category); ``category == "all"`` holds the totals over every
+  category.
+- ``consistency``: (trial, level, layer), each compared with level 0 of the same trial and layer.
+
+Every column is described in :data:`COLUMNS`; the descriptions are also stored as Parquet field
+metadata (key ``description``) in every written file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ALL_CATEGORIES = "all"
+"""The ``category`` value of the summary rows that count over every category."""
+
+_KEY = {
+    "trial": (pa.int64(), "Trial (independent pruning chain, seed = config seed + trial)."),
+    "level": (pa.int64(), "Pruning level; 0 is the dense network."),
+    "density": (pa.float64(), "Fraction of prunable weights remaining (1.0 at level 0)."),
+    "layer": (pa.string(), "Name of the dissected module (e.g. layer4)."),
+}
+
+COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
+    "accuracy": {
+        **{k: _KEY[k] for k in ("trial", "level", "density")},
+        "params_remaining": (pa.int64(), "Number of prunable weights still alive."),
+        "top1": (pa.float64(), "Top-1 accuracy on the validation set, a fraction in [0, 1]."),
+        "top5": (pa.float64(), "Top-5 accuracy on the validation set, a fraction in [0, 1]."),
+        "loss": (pa.float64(), "Mean cross-entropy loss on the validation set."),
+    },
+    "units": {
+        **_KEY,
+        "unit": (pa.int64(), "Unit (channel) index within the layer, 0-based."),
+        "threshold": (
+            pa.float64(),
+            "Activation threshold T_k (top dissection.quantile of the unit's activations).",
+        ),
+        "concept": (pa.string(), "Concept of highest IoU with the unit (its label)."),
+        "category": (pa.string(), "Broden category of that concept (object, part, colour...)."),
+        "iou": (pa.float64(), "IoU of the unit with its concept, in [0, 1]."),
+        "interpretable": (
+            pa.bool_(),
+            "True when iou exceeds dissection.iou_threshold.",
+        ),
+    },
+    "summary": {
+        **_KEY,
+        "category": (
+            pa.string(),
+            f"Broden category, or {ALL_CATEGORIES!r} for the totals over every category.",
+        ),
+        "interpretable_units": (
+            pa.int64(),
+            "Interpretable units whose concept belongs to the category (all: every one).",
+        ),
+        "unique_concepts": (
+            pa.int64(),
+            "Distinct concepts among those units (all: distinct over every category).",
+        ),
+    },
+    "consistency": {
+        **_KEY,
+        "level0_units": (
+            pa.int64(),
+            "Units interpretable at level 0 of the same trial and layer.",
+        ),
+        "kept_units": (pa.int64(), "Of those, units also interpretable at this level."),
+        "same_concept_units": (
+            pa.int64(),
+            "Of the kept units, those whose concept equals their level-0 concept.",
+        ),
+        "still_interpretable": (
+            pa.float64(),
+            "kept_units / level0_units; NaN when no unit is interpretable at level 0.",
+        ),
+        "same_concept": (
+            pa.float64(),
+            "same_concept_units / kept_units; NaN when kept_units is 0.",
+        ),
+    },
+}
+"""Per table: column name -> (Arrow type, description). Column order is the file's order."""
+
+_METRICS_KEYS = ("trial", "level", "density", "params_remaining", "top1", "top5", "loss")
+_DISSECT_UNIT_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
+_DISSECT_PATH = re.compile(r"trial(?P<trial>\d+)/level(?P<level>\d+)/(?P<layer>[^/]+)/[^/]+$")
+
+
+class TableError(ValueError):
+    """Input files or frames do not fit together into a result table."""
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Read ``metrics.json`` files (one per trained checkpoint) into one raw frame.
+
+    Only the keys the accuracy table needs are kept; a missing key is an error naming the file.
+    """
+    rows = []
+    for path in paths:
+        with open(path) as handle:
+            record = json.load(handle)
+        missing = [k for k in _METRICS_KEYS if k not in record]
+        if missing:
+            raise TableError(
+                f"{path}: metrics.json lacks {missing}; it must hold {list(_METRICS_KEYS)} "
+                "(rerun the training rule that wrote it)"
+            )
+        rows.append({k: record[k] for k in _METRICS_KEYS})
+    if not rows:
+        raise TableError("no metrics.json files given; train at least one checkpoint first")
+    return pd.DataFrame(rows)
+
+
+def dissection_key(path: str | Path) -> tuple[int, int, str]:
+    """Parse ``(trial, level, layer)`` from ``.../trial{t}/level{l}/{layer}/<file>``."""
+    match = _DISSECT_PATH.search(Path(path).as_posix())
+    if match is None:
+        raise TableError(
+            f"{path}: not a dissection output path; expected "
+            "results/dissect/trial{trial}/level{level}/{layer}/<file>"
+        )
+    return int(match["trial"]), int(match["level"]), match["layer"]
+
+
+def read_dissection_units(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Concatenate per-checkpoint ``units.parquet`` files, adding trial, level and layer.
+
+    The keys come from each file's path (see :func:`dissection_key`), so the files need not
+    repeat them.
+    """
+    frames = []
+    for path in paths:
+        trial, level, layer = dissection_key(path)
+        frame = pd.read_parquet(path)
+        missing = [c for c in _DISSECT_UNIT_COLUMNS if c not in frame.columns]
+        if missing:
+            raise TableError(
+                f"{path}: units.parquet lacks columns {missing}; expected "
+                f"{list(_DISSECT_UNIT_COLUMNS)} (rerun the dissection rule that wrote it)"
+            )
+        frame = frame.loc[:, list(_DISSECT_UNIT_COLUMNS)]
+        frame.insert(0, "layer", layer)
+        frame.insert(0, "level", level)
+        frame.insert(0, "trial", trial)
+        frames.append(frame)
+    if not frames:
+        raise TableError("no units.parquet files given; dissect at least one checkpoint first")
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_categories(paths: str | Path | Iterable[str | Path]) -> list[str]:
+    """The sorted distinct categories in one or more dissection ``tally.parquet`` files.
+
+    A tally lists every (unit, concept) pair, so one file names every category of the probe set,
+    including categories no unit ends up labelled with.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: set[str] = set()
+    for path in paths:
+        column = pd.read_parquet(path, columns=["category"])["category"]
+        found.update(str(c) for c in column.dropna().unique())
+    if not found:
+        raise TableError(f"no categories in {list(map(str, paths))}; is the tally empty?")
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Select the table's columns in order, with fixed dtypes and a fresh RangeIndex."""
+    columns = COLUMNS[table]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TableError(f"{table} table: missing columns {missing}")
+    out = {}
+    for name, (dtype, _) in columns.items():
+        values = frame[name]
+        if pa.types.is_string(dtype):
+            out[name] = values.astype("str").where(values.notna(), None)
+        elif pa.types.is_boolean(dtype):
+            if values.isna().any():
+                raise TableError(f"{table} table: column {name} holds missing values")
+            out[name] = values.astype(bool)
+        elif pa.types.is_integer(dtype):
+            if values.isna().any():
+                raise TableError(f"{table} table: column {name} holds missing values")
+            out[name] = values.astype(np.int64)
+        else:
+            out[name] = values.astype(np.float64)
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def _check_unique(frame: pd.DataFrame, keys: list[str], what: str) -> None:
+    duplicated = frame.duplicated(keys, keep=False)
+    if duplicated.any():
+        example = frame.loc[duplicated, keys].iloc[0].to_dict()
+        raise TableError(f"{what}: duplicate rows for {example}; each {keys} must occur once")
+
+
+def accuracy_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per trained checkpoint, sorted by trial and level (see ``COLUMNS['accuracy']``).
+
+    ``metrics`` holds at least the columns of :func:`read_metrics`.
+    """
+    _check_unique(metrics, ["trial", "level"], "metrics")
+    out = _conform(metrics, "accuracy")
+    for column in ("top1", "top5"):
+        bad = out[(out[column] < 0) | (out[column] > 1)]
+        if len(bad):
+            raise TableError(
+                f"metrics: {column} must be a fraction in [0, 1], got {bad[column].iloc[0]} "
+                f"(trial {bad.trial.iloc[0]}, level {bad.level.iloc[0]})"
+            )
+    return out.sort_values(["trial", "level"], kind="stable", ignore_index=True)
+
+
+def units_table(units: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
+    """Every unit of every dissected checkpoint, with the checkpoint's density joined in.
+
+    ``units`` comes from :func:`read_dissection_units`; ``accuracy`` from
+    :func:`accuracy_table` and must cover every (trial, level) in ``units``.
+    """
+    _check_unique(units, ["trial", "level", "layer", "unit"], "units")
+    density = accuracy.loc[:, ["trial", "level", "density"]]
+    merged = units.drop(columns=["density"], errors="ignore").merge(
+        density, on=["trial", "level"], how="left", validate="many_to_one"
+    )
+    lacking = merged[merged["density"].isna()][["trial", "level"]].drop_duplicates()
+    if len(lacking):
+        raise TableError(
+            "units: no accuracy row (metrics.json) for "
+            + ", ".join(f"trial {t} level {lv}" for t, lv in lacking.itertuples(index=False))
+            + "; every dissected checkpoint must also be trained and evaluated"
+        )
+    out = _conform(merged, "units")
+    return out.sort_values(["trial", "level", "layer", "unit"], kind="stable", ignore_index=True)
+
+
+def _category_order(categories: Iterable[str]) -> list[str]:
+    return [ALL_CATEGORIES] + sorted(set(categories) - {ALL_CATEGORIES})
+
+
+def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = None) -> pd.DataFrame:
+    """Interpretable units and distinct concepts per (trial, level, layer, category).
+
+    Every checkpoint and layer gets one row per category (zeros where nothing was found) plus a
+    ``category == "all"`` row with the totals. ``categories`` defaults to every category named
+    in ``units`` (interpretable or not); pass the probe's category list to also show categories
+    no unit ever picked. Rows are sorted by trial, level, layer, then "all" first and the
+    categories alphabetically.
+    """
+    keys = ["trial", "level", "density", "layer"]
+    cats = _category_order(
+        categories if categories is not None else units["category"].dropna().unique()
+    )
+    interpretable = units[units["interpretable"]]
+    unknown = sorted(set(interpretable["category"].dropna()) - set(cats))
+    if unknown:
+        raise TableError(f"summary: units name categories {unknown} missing from {cats[1:]}")
+    per_category = interpretable.groupby(keys + ["category"], sort=False).agg(
+        interpretable_units=("unit", "size"), unique_concepts=("concept", "nunique")
+    )
+    totals = interpretable.groupby(keys, sort=False).agg(
+        interpretable_units=("unit", "size"), unique_concepts=("concept", "nunique")
+    )
+    totals["category"] = ALL_CATEGORIES
+    counts = pd.concat([per_category.reset_index(), totals.reset_index()], ignore_index=True)
+    grid = units.loc[:, keys].drop_duplicates().merge(pd.DataFrame({"category": cats}), how="cross")
+    out = grid.merge(counts, on=keys + ["category"], how="left")
+    out[["interpretable_units", "unique_concepts"]] = out[
+        ["interpretable_units", "unique_concepts"]
+    ].fillna(0)
+    out["_order"] = out["category"].map({c: i for i, c in enumerate(cats)})
+    out = out.sort_values(["trial", "level", "layer", "_order"], kind="stable")
+    return _conform(out, "summary")
+
+
+def consistency_table(units: pd.DataFrame) -> pd.DataFrame:
+    """Compare every dissected (trial, level, layer) with level 0 of the same trial and layer.
+
+    ``still_interpretable`` is the fraction of units interpretable at level 0 that are still
+    interpretable; ``same_concept`` the fraction of units interpretable at both levels whose
+    concept is unchanged. Level 0 gives 1.0 and 1.0 (NaN only when no unit is interpretable at
+    level 0). Every (trial, layer) needs level 0 dissected, with the same units.
+    """
+    base = units.loc[units["level"] == 0, ["trial", "layer", "unit", "interpretable", "concept"]]
+    base = base.rename(columns={"interpretable": "interpretable0", "concept": "concept0"})
+    groups = units[["trial", "layer"]].drop_duplicates()
+    lacking = groups.merge(base[["trial", "layer"]].drop_duplicates(), how="left", indicator=True)
+    lacking = lacking[lacking["_merge"] == "left_only"]
+    if len(lacking):
+        raise TableError(
+            "consistency: level 0 is not dissected for "
+            + ", ".join(f"trial {t} layer {ly}" for t, ly, _ in lacking.itertuples(index=False))
+            + "; include 0 in dissection.levels (or leave it null for every level)"
+        )
+    merged = units.merge(base, on=["trial", "layer", "unit"], how="left", validate="many_to_one")
+    orphan = merged["interpretable0"].isna()
+    if orphan.any():
+        row = merged[orphan].iloc[0]
+        raise TableError(
+            f"consistency: unit {row.unit} of trial {row.trial} layer {row.layer} level "
+            f"{row.level} has no level-0 counterpart; all levels must dissect the same units"
+        )
+    interp0 = merged["interpretable0"].astype(bool)
+    kept = interp0 & merged["interpretable"].astype(bool)
+    same = kept & (merged["concept"] == merged["concept0"]).fillna(False).astype(bool)
+    merged = merged.assign(level0_units=interp0, kept_units=kept, same_concept_units=same)
+    keys = ["trial", "level", "density", "layer"]
+    out = merged.groupby(keys, sort=False)[["level0_units", "kept_units", "same_concept_units"]]
+    out = out.sum().reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["still_interpretable"] = np.where(
+            out["level0_units"] > 0, out["kept_units"] / out["level0_units"], np.nan
+        )
+        out["same_concept"] = np.where(
+            out["kept_units"] > 0, out["same_concept_units"] / out["kept_units"], np.nan
+        )
+    out = out.sort_values(["trial", "level", "layer"], kind="stable")
+    return _conform(out, "consistency")
+
+
+# --------------------------------------------------------------------------- writer
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a result table, each field carrying its description as metadata."""
+    return pa.schema(
+        [
+            pa.field(name, dtype, metadata={"description": doc})
+            for name, (dtype, doc) in COLUMNS[table].items()
+        ]
+    )
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, *, table: str) -> None:
+    """Write ``frame`` as the result table ``table`` (a key of :data:`COLUMNS`) to Parquet.
+
+    Column order and types follow :data:`COLUMNS`, pandas' own metadata (which records the
+    pandas version) is dropped and the compression is fixed, so equal frames give equal bytes.
+    """
+    if table not in COLUMNS:
+        raise TableError(f"unknown table {table!r}; known: {sorted(COLUMNS)}")
+    data = _conform(frame, table)
+    arrow = pa.Table.from_pandas(data, schema=arrow_schema(table), preserve_index=False)
+    arrow = arrow.replace_schema_metadata(None)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(arrow, path, compression="zstd", compression_level=3)
+
+
+def read_table(path: str | Path, *, table: str) -> pd.DataFrame:
+    """Read a result table and check it has the documented columns."""
+    frame = pd.read_parquet(path)
+    expected = list(COLUMNS[table])
+    if list(frame.columns) != expected:
+        raise TableError(f"{path}: columns {list(frame.columns)}, expected {expected}")
+    return frame
+
+
+def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Sanity checks on a study's result tables; returns one line per problem (empty: fine).
+
+    ``frames`` maps table names (keys of :data:`COLUMNS`) to frames as read from the files.
+    Checked: the documented columns in order, fractions within [0, 1], densities strictly
+    decreasing with level within each trial, and level-0 consistency equal to 1 where defined.
+    Meant for end-to-end tests and for a quick look at a finished run.
+    """
+    problems = []
+    for name, frame in frames.items():
+        expected = list(COLUMNS[name])
+        if list(frame.columns) != expected:
+            problems.append(f"{name}: columns {list(frame.columns)}, expected {expected}")
+            continue
+        fractions = {
+            "accuracy": ["density", "top1", "top5"],
+            "units": ["density", "iou"],
+            "summary": ["density"],
+            "consistency": ["density", "still_interpretable", "same_concept"],
+        }[name]
+        for column in fractions:
+            values = frame[column].dropna()
+            if ((values < 0) | (values > 1)).any():
+                problems.append(f"{name}.{column}: values outside [0, 1]")
+        for trial, group in frame.groupby("trial"):
+            per_level = group.groupby("level")["density"].agg(["min", "max"]).sort_index()
+            if (per_level["min"] != per_level["max"]).any():
+                problems.append(f"{name}: trial {trial} has several densities for one level")
+            if not per_level["min"].is_monotonic_decreasing or per_level["min"].duplicated().any():
+                problems.append(f"{name}: trial {trial} densities do not decrease with level")
+        if name == "consistency":
+            level0 = frame[frame["level"] == 0]
+            for column in ("still_interpretable", "same_concept"):
+                values = level0[column].dropna()
+                if (values != 1.0).any():
+                    problems.append(f"consistency.{column}: level 0 differs from 1.0")
+    return problems
+
+
+def markdown_columns(table: str) -> str:
+    """A Markdown table documenting the columns of ``table`` (for README and reports)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {dtype} | {doc} |" for name, (dtype, doc) in COLUMNS[table].items()]
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+# Per-unit visual report of one trial (report.trial): level 0 beside the pruned levels
+# report_levels(), the top images of each unit with its thresholded activation mask.
+
+
+REPORT_TRIAL = config["report"]["trial"]
+REPORT_LEVELS = [0, *[level for level in report_levels() if level != 0]]
+
+
+rule unit_report:
+    input:
+        units=expand(
+            "results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
+            trial=REPORT_TRIAL,
+            level=REPORT_LEVELS,
+            layer=layers(),
+        ),
+        activations=expand(
+            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
+            trial=REPORT_TRIAL,
+            level=REPORT_LEVELS,
+            layer=layers(),
+        ),
+        metrics=expand(
+            "results/train/trial{trial}/level{level}/metrics.json",
+            trial=REPORT_TRIAL,
+            level=REPORT_LEVELS,
+        ),
+        probe=probe_dir(),
+    output:
+        report(
+            f"results/report/units_trial{REPORT_TRIAL}.html",
+            caption="../report/units.rst",
+            category="Units",
+        ),
+    log:
+        f"logs/unit_report/trial{REPORT_TRIAL}.log",
+    params:
+        trial=REPORT_TRIAL,
+        units=config["report"]["units"],
+        top_images=config["report"]["top_images"],
+    script:
+        "../scripts/unit_report.py"

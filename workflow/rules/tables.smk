@@ -1,0 +1,66 @@
+# Result tables (results/tables/*.parquet): tidy, typed, byte-identical for identical inputs.
+# Columns: prunedissect.tables.COLUMNS (also stored as Parquet field metadata).
+
+
+# Level 0 is always dissected for the tables: consistency compares every level with it.
+TABLE_LEVELS = sorted({0, *dissected_levels()})
+
+
+rule gather_accuracy:
+    input:
+        metrics=expand(
+            "results/train/trial{trial}/level{level}/metrics.json",
+            trial=trial_ids(),
+            level=levels(),
+        ),
+    output:
+        "results/tables/accuracy.parquet",
+    log:
+        "logs/gather_accuracy/accuracy.log",
+    script:
+        "../scripts/gather_accuracy.py"
+
+
+rule gather_units:
+    input:
+        accuracy=rules.gather_accuracy.output[0],
+        units=expand(
+            "results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
+            trial=trial_ids(),
+            level=TABLE_LEVELS,
+            layer=layers(),
+        ),
+    output:
+        "results/tables/units.parquet",
+    log:
+        "logs/gather_units/units.log",
+    script:
+        "../scripts/gather_units.py"
+
+
+rule summarise:
+    input:
+        units=rules.gather_units.output[0],
+        # One tally names every category of the probe set, also those no unit is labelled with.
+        tally=expand(
+            "results/dissect/trial{trial}/level0/{layer}/tally.parquet",
+            trial=trial_ids()[0],
+            layer=layers()[0],
+        ),
+    output:
+        "results/tables/summary.parquet",
+    log:
+        "logs/summarise/summary.log",
+    script:
+        "../scripts/summarise.py"
+
+
+rule consistency:
+    input:
+        units=rules.gather_units.output[0],
+    output:
+        "results/tables/consistency.parquet",
+    log:
+        "logs/consistency/consistency.log",
+    script:
+        "../scripts/consistency.py"
