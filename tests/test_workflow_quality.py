@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, make_imagefolder, run_snakemake
 
 
 def test_snakemake_lint_is_clean():
@@ -50,8 +50,7 @@ def test_presets_build_dag(preset, tmp_path):
     overrides = {}
     if config.get("dataset", {}).get("kind") == "imagefolder":
         # the user's ImageNet copy: any directory with train/ and val/ passes the check
-        for split in ("train", "val"):
-            (tmp_path / "imagenet" / split).mkdir(parents=True)
+        make_imagefolder(tmp_path / "imagenet")
         overrides["dataset"] = {"path": str(tmp_path / "imagenet")}
     override_file = tmp_path / "override.yaml"
     override_file.write_text(yaml.safe_dump(overrides))

@@ -87,3 +87,24 @@ def probe_dir():
     if config["probe"]["resize"]:
         return f"resources/probe_resized/{config['probe']['resize']}"
     return unresized_probe_dir()
+
+
+FIGURES = [
+    "fig1_accuracy",
+    "fig2_interpretability",
+    "fig3_categories",
+    "fig4_consistency",
+    "fig5_overview",
+]
+
+
+def final_outputs():
+    """Everything `snakemake` builds by default: tables, figures (PNG + PDF), per-unit report."""
+    return [
+        *expand(
+            "results/tables/{name}.parquet",
+            name=["accuracy", "units", "summary", "consistency"],
+        ),
+        *expand("results/figures/{fig}.{ext}", fig=FIGURES, ext=["png", "pdf"]),
+        f"results/report/units_trial{config['report']['trial']}.html",
+    ]
