@@ -1,0 +1,17 @@
+# The generated concept world: the ImageFolder training set and the Broden-format probe set.
+
+
+rule generate_concepts:
+    output:
+        probe=directory("resources/concepts/probe"),
+        images=directory("resources/concepts/images"),
+    log:
+        "logs/generate_concepts.log",
+    conda:
+        "../../envs/prunedissect.yaml"
+    threads: 2
+    params:
+        concepts=config["dataset"]["concepts"],
+        image_size=config["dataset"]["image_size"],
+    script:
+        "../scripts/generate_concepts.py"
