@@ -13,11 +13,6 @@ min_version("9.20")
 configfile: "config/config.yaml"
 
 
-# One environment for every rule, with the lockfile's pins; used with
-# --software-deployment-method conda (the default route is the locked .venv, envs/setup.sh).
-conda: "envs/prunedissect.yaml"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
@@ -29,6 +24,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,21 @@ def make_imagefolder(root):
             (root / split / cls).mkdir(parents=True)
             Image.new("RGB", (8, 8)).save(root / split / cls / "0.png")
     return root
+
+
+def run_test_study(workdir: Path, *extra: str, timeout: float = 1800) -> Path:
+    """Run the .test study into ``workdir`` (a scratch copy of .test/config) with 2 cores."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "config").exists():
+        shutil.copytree(REPO / ".test" / "config", workdir / "config")
+    run_snakemake(
+        "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--cores", "2", *extra, timeout=timeout,
+    )
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def test_study(tmp_path_factory) -> Path:
+    """The .test study, run once per test session by a real `snakemake` subprocess."""
+    return run_test_study(tmp_path_factory.mktemp("study"))

@@ -12,12 +12,11 @@ from snakemake.utils import validate
 _SRC = str(Path(workflow.basedir) / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
 from prunedissect.config import raise_for, schema_errors, semantic_errors
-
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 with open(SCHEMA) as handle:
@@ -108,3 +107,45 @@ def final_outputs():
         *expand("results/figures/{fig}.{ext}", fig=FIGURES, ext=["png", "pdf"]),
         f"results/report/units_trial{config['report']['trial']}.html",
     ]
+
+
+def model_kwargs():
+    """Builder keyword arguments of config["model"] (torch-free twin of
+    prunedissect.models.model_kwargs, so parsing the workflow never imports torch)."""
+    model = config["model"]
+    return {"width": model["width"]} if model["arch"] == "resnet20" else {}
+
+
+# Job sizes for cluster schedulers (profiles/README.md), scaled from the config; a profile's
+# set-resources overrides them. Minutes per epoch on one GPU: resnet20 on 32-px sets, the
+# torchvision models on ImageNet.
+EPOCH_MINUTES = {"resnet20": 1, "resnet18": 10, "googlenet": 12, "resnet50": 20}
+
+
+def sized(small, large):
+    """A resource value for 32-px studies (small) or ImageNet-scale (>= 128 px) ones (large)."""
+    return large if config["dataset"]["image_size"] >= 128 else small
+
+
+def gpu_count(wildcards):
+    """One GPU for training and extraction, none when the config pins the CPU."""
+    return 0 if config["device"] == "cpu" else 1
+
+
+def train_threads(wildcards):
+    """The training process plus its data-loader workers."""
+    return config["training"]["num_workers"] + 1
+
+
+def train_runtime(wildcards):
+    """Minutes for one level: epochs x minutes per epoch, +50% and 30 min of slack.
+
+    A level killed at the limit resumes from its last epoch checkpoint when retried.
+    """
+    epochs = config["training"]["epochs"]
+    if (
+        wildcards.get("level", "0") != "0"
+        and config["pruning"]["strategy"] == "finetune"
+    ):
+        epochs = config["pruning"]["finetune"]["epochs"]
+    return 30 + int(1.5 * epochs * EPOCH_MINUTES[config["model"]["arch"]])

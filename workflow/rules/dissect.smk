@@ -3,8 +3,6 @@
 # rule, so thresholds or the tally can be recomputed (new quantile, counting mode, IoU threshold)
 # without extracting activations again.
 
-from prunedissect.models import model_kwargs
-
 
 rule encode_probe_labels:
     input:
@@ -13,6 +11,11 @@ rule encode_probe_labels:
         labels=directory("results/dissect/probe_labels"),
     log:
         "logs/encode_probe_labels/probe_labels.log",
+    conda:
+        "../../envs/prunedissect.yaml"
+    resources:
+        mem_mb=sized(4000, 16000),
+        runtime=sized(30, 240),
     script:
         "../scripts/encode_probe_labels.py"
 
@@ -25,10 +28,16 @@ rule extract_activations:
         activations="results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
     log:
         "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     threads: 4
+    resources:
+        gpu=gpu_count,
+        mem_mb=sized(4000, 32000),
+        runtime=sized(30, 180),
     params:
         arch=config["model"]["arch"],
-        model_kwargs=model_kwargs(config["model"]),
+        model_kwargs=model_kwargs(),
         image_size=config["dataset"]["image_size"],
         mean=config["dataset"]["mean"],
         std=config["dataset"]["std"],
@@ -51,6 +60,11 @@ rule compute_thresholds:
         thresholds="results/dissect/trial{trial}/level{level}/{layer}/thresholds.parquet",
     log:
         "logs/compute_thresholds/trial{trial}_level{level}_{layer}.log",
+    conda:
+        "../../envs/prunedissect.yaml"
+    resources:
+        mem_mb=sized(4000, 32000),
+        runtime=sized(30, 120),
     params:
         quantile=config["dissection"]["quantile"],
         threshold_on=config["dissection"]["threshold_on"],
@@ -69,6 +83,11 @@ rule tally_iou:
         units="results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
     log:
         "logs/tally_iou/trial{trial}_level{level}_{layer}.log",
+    conda:
+        "../../envs/prunedissect.yaml"
+    resources:
+        mem_mb=sized(4000, 32000),
+        runtime=sized(60, 24 * 60),
     params:
         category_restricted=config["dissection"]["category_restricted"],
         iou_threshold=config["dissection"]["iou_threshold"],

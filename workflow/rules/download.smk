@@ -12,6 +12,8 @@ rule download_broden:
     wildcard_constraints:
         name="broden1_224|broden1_227",
     localrule: True
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         url=config["probe"]["url"],
         md5=config["probe"]["md5"],
@@ -25,6 +27,8 @@ rule prepare_cifar10:
     log:
         "logs/prepare_cifar10/cifar10.log",
     localrule: True
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         url=config["dataset"]["url"],
         md5=config["dataset"]["md5"],
@@ -41,6 +45,8 @@ rule resize_probe:
         "logs/resize_probe/{size}.log",
     wildcard_constraints:
         size=r"\d+",
+    conda:
+        "../../envs/prunedissect.yaml"
     threads: 4
     script:
         "../scripts/resize_probe.py"

@@ -15,6 +15,8 @@ rule plot_accuracy:
         pdf="results/figures/fig1_accuracy.pdf",
     log:
         "logs/plot_accuracy/fig1_accuracy.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         figure="accuracy",
     script:
@@ -34,6 +36,8 @@ rule plot_interpretability:
         pdf="results/figures/fig2_interpretability.pdf",
     log:
         "logs/plot_interpretability/fig2_interpretability.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         figure="interpretability",
     script:
@@ -53,6 +57,8 @@ rule plot_categories:
         pdf="results/figures/fig3_categories.pdf",
     log:
         "logs/plot_categories/fig3_categories.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         figure="categories",
         trial=config["report"]["trial"],
@@ -73,6 +79,8 @@ rule plot_consistency:
         pdf="results/figures/fig4_consistency.pdf",
     log:
         "logs/plot_consistency/fig4_consistency.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         figure="consistency",
     script:
@@ -94,6 +102,8 @@ rule plot_overview:
         pdf="results/figures/fig5_overview.pdf",
     log:
         "logs/plot_overview/fig5_overview.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         figure="overview",
     script:

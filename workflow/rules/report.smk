@@ -34,6 +34,8 @@ rule unit_report:
         ),
     log:
         f"logs/unit_report/trial{REPORT_TRIAL}.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     params:
         trial=REPORT_TRIAL,
         units=config["report"]["units"],

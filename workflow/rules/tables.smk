@@ -17,6 +17,8 @@ rule gather_accuracy:
         "results/tables/accuracy.parquet",
     log:
         "logs/gather_accuracy/accuracy.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     script:
         "../scripts/gather_accuracy.py"
 
@@ -34,6 +36,8 @@ rule gather_units:
         "results/tables/units.parquet",
     log:
         "logs/gather_units/units.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     script:
         "../scripts/gather_units.py"
 
@@ -51,6 +55,8 @@ rule summarise:
         "results/tables/summary.parquet",
     log:
         "logs/summarise/summary.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     script:
         "../scripts/summarise.py"
 
@@ -62,5 +68,7 @@ rule consistency:
         "results/tables/consistency.parquet",
     log:
         "logs/consistency/consistency.log",
+    conda:
+        "../../envs/prunedissect.yaml"
     script:
         "../scripts/consistency.py"

@@ -1,0 +1,152 @@
+"""The workflow end to end on the .test study: outputs, determinism, partial reruns, kills."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from prunedissect import tables
+from conftest import REPO, SNAKEMAKE, run_snakemake, run_test_study
+
+pytestmark = pytest.mark.slow
+
+TABLES = ["accuracy", "units", "summary", "consistency"]
+
+
+def dry_run_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs a dry-run would execute in ``workdir``, as {rule: count}."""
+    # targets and list-valued options first: --quiet takes a list and would swallow them
+    proc = run_snakemake(
+        *args, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "-n", "--cores", "2", "--quiet", "rules",
+    )
+    jobs: dict[str, int] = {}
+    lines = proc.stdout.splitlines()
+    if "Job stats:" not in lines:
+        return jobs
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def digest(paths) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def relative_digest(workdir: Path) -> dict[str, str]:
+    """Hashes of every table (results/tables and per-checkpoint dissection tables)."""
+    paths = sorted((workdir / "results/tables").glob("*.parquet")) + sorted(
+        (workdir / "results/dissect").glob("trial*/level*/*/*.parquet")
+    )
+    assert paths
+    return {str(p.relative_to(workdir)): h for p, h in zip(paths, digest(paths).values())}
+
+
+def test_tables_hold_documented_columns_and_sane_values(test_study):
+    frames = {name: pd.read_parquet(test_study / f"results/tables/{name}.parquet") for name in TABLES}
+    assert tables.check_tables(frames) == []
+    for name, frame in frames.items():
+        assert list(frame.columns) == list(tables.COLUMNS[name]), name
+    accuracy = frames["accuracy"]
+    assert sorted(accuracy.trial.unique()) == [0, 1]
+    assert sorted(accuracy.level.unique()) == [0, 1, 2]
+    for _, chain in accuracy.groupby("trial"):
+        chain = chain.sort_values("level")
+        assert chain.density.is_monotonic_decreasing
+        # fraction 0.5 in .test: densities 1, 1/2, 1/4 up to rounding of whole weights
+        assert chain.density.tolist() == pytest.approx([1.0, 0.5, 0.25], abs=1e-3)
+    units = frames["units"]
+    assert units.unit.min() == 0
+    assert units.groupby(["trial", "level", "layer"]).unit.nunique().eq(4 * 4).all()  # width 4: layer3 = 16 units
+    consistency = frames["consistency"]
+    level0 = consistency[consistency.level == 0]
+    assert (level0.still_interpretable.dropna() == 1.0).all()
+
+
+def test_figures_and_report_are_valid_files(test_study):
+    figures = sorted((test_study / "results/figures").iterdir())
+    names = {p.name for p in figures}
+    for stem in ("fig1_accuracy", "fig2_interpretability", "fig3_categories", "fig4_consistency"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= names
+    for path in figures:
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                image.verify()
+        else:
+            assert path.read_bytes()[:5] == b"%PDF-"
+    html = (test_study / "results/report/units_trial0.html").read_text()
+    assert html.count("data:image/") >= 4
+
+
+def test_every_rule_wrote_its_log(test_study):
+    logs = list((test_study / "logs").rglob("*.log"))
+    assert logs and all(p.stat().st_size > 0 for p in logs), [p for p in logs if not p.stat().st_size]
+
+
+def test_one_level_analysis_reruns_without_training(test_study):
+    target = "results/dissect/trial0/level1/layer3/units.parquet"
+    jobs = dry_run_jobs(test_study, target, "--forcerun", "extract_activations")
+    assert jobs == {"extract_activations": 1, "compute_thresholds": 1, "tally_iou": 1}
+    assert dry_run_jobs(test_study) == {}, "a finished study must have nothing left to do"
+
+
+def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
+    override = tmp_path / "iou.yaml"
+    override.write_text("dissection:\n  iou_threshold: 0.04\n")
+    jobs = dry_run_jobs(test_study, "--configfile", str(test_study / "config/config.yaml"), str(override))
+    assert "train_dense" not in jobs and "train_pruned" not in jobs
+    assert "extract_activations" not in jobs and "compute_thresholds" not in jobs
+    assert jobs["tally_iou"] == 6
+
+    more = tmp_path / "levels.yaml"
+    more.write_text("pruning:\n  levels: 3\n")
+    jobs = dry_run_jobs(test_study, "--configfile", str(test_study / "config/config.yaml"), str(more))
+    assert jobs.get("train_dense", 0) == 0
+    assert jobs["train_pruned"] == 2, "only level 3 of each trial trains"
+    assert jobs["extract_activations"] == 2
+
+
+def test_killed_run_keeps_finished_levels_and_resumes_to_identical_tables(test_study, tmp_path):
+    """Kill a real run mid-way; the rerun must not redo finished levels and must end identical."""
+    work = tmp_path / "killed"
+    work.mkdir()
+    (work / "config").mkdir()
+    (work / "config/config.yaml").write_text((REPO / ".test/config/config.yaml").read_text())
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    # level 2's log appears once its job starts, i.e. after Snakemake recorded level 1 as done
+    started = work / "logs/train_pruned/trial0_level2.log"
+    deadline = time.monotonic() + 900
+    try:
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert started.exists(), "trial 0 level 2 never started"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    jobs = dry_run_jobs(work, "--rerun-incomplete")
+    # level 0 and level 1 of trial 0 are done: only trial 0's level 2 (and trial 1) remain
+    assert jobs.get("train_dense", 0) <= 1 and jobs.get("train_pruned", 0) <= 3
+    trained = [work / f"results/train/trial0/level{level}/metrics.json" for level in (0, 1)]
+    before = digest(trained)
+    # what a user does after a kill: release the stale lock, rerun the same command
+    run_snakemake("--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--unlock")
+    run_test_study(work, "--rerun-incomplete")
+    assert digest(trained) == before, "a finished level was retrained"
+    assert relative_digest(work) == relative_digest(test_study), (
+        "the same config and seed must give byte-identical tables"
+    )
