@@ -64,5 +64,5 @@ def get_model(
         return builder(num_classes=num_classes, **kwargs)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # CPU only: init runs on the CPU
         return builder(num_classes=num_classes, **kwargs)

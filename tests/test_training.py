@@ -1,0 +1,512 @@
+"""Training: schedule, data, masked SGD, the level chain, determinism and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from prunedissect.models import get_model
+from prunedissect.pruning import Mask, prune_global_magnitude
+from prunedissect.training import (
+    InMemoryImages,
+    LevelJob,
+    LevelOutputs,
+    PreviousLevel,
+    PruningConfig,
+    StreamingImages,
+    TrainingConfig,
+    evaluate,
+    learning_rate,
+    load_split,
+    prepare_level,
+    run_level,
+    train,
+)
+
+COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220)]
+METRIC_KEYS = {
+    "trial", "level", "density", "params_remaining", "params_total", "top1", "top5", "loss",
+    "epochs", "wall_time_s", "seed",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def write_image_folder(root: Path, *, per_class: int, val_per_class: int, size: int = 16) -> Path:
+    """Three classes told apart by the colour of a square on a noisy background."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("val", val_per_class)):
+        for c, colour in enumerate(COLOURS):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                array = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+                x, y = rng.integers(0, size // 2, 2)
+                array[y : y + size // 2, x : x + size // 2] = colour
+                Image.fromarray(array).save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    return write_image_folder(tmp_path_factory.mktemp("images"), per_class=16, val_per_class=6)
+
+
+def small_job(images: Path, *, level: int = 0, **overrides) -> LevelJob:
+    training = TrainingConfig(
+        epochs=3, batch_size=8, lr=0.05, milestones=(2,), weight_decay=5e-4, momentum=0.9
+    )
+    pruning = PruningConfig(fraction=0.5, rewind_unit="iteration", rewind_step=3)
+    fields = dict(
+        trial=0, level=level, seed=7, arch="resnet20", model_kwargs={"width": 4}, images=images,
+        image_size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), training=training,
+        pruning=pruning,
+    )  # fmt: skip
+    fields.update(overrides)
+    return LevelJob(**fields)
+
+
+def outputs_in(directory: Path, level: int) -> LevelOutputs:
+    return LevelOutputs(
+        model=directory / "model.pt",
+        mask=directory / "mask.npz",
+        metrics=directory / "metrics.json",
+        rewind=directory / "rewind.pt" if level == 0 else None,
+    )
+
+
+def run_chain(images: Path, root: Path, levels: int, **overrides) -> list[LevelOutputs]:
+    log = logging.getLogger("test_training")
+    chain, previous = [], None
+    for level in range(levels + 1):
+        outputs = outputs_in(root / f"level{level}", level)
+        run_level(
+            small_job(images, level=level, **overrides),
+            outputs=outputs,
+            previous=previous,
+            device="cpu",
+            logger=log,
+        )
+        chain.append(outputs)
+        previous = PreviousLevel(model=outputs.model, mask=outputs.mask, rewind=chain[0].rewind)
+    return chain
+
+
+# ---------------------------------------------------------------- configuration and schedule
+
+
+def test_step_schedule_with_warmup_is_hand_computed():
+    config = TrainingConfig(epochs=6, lr=0.1, milestones=(2, 4), gamma=0.1, warmup_epochs=1)
+    rates = [learning_rate(config, it, 10) for it in (0, 4, 9, 10, 19, 20, 39, 40, 59)]
+    assert rates == pytest.approx([0.01, 0.05, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_cosine_and_constant_schedules():
+    cosine = TrainingConfig(epochs=4, lr=0.2, schedule="cosine")
+    assert learning_rate(cosine, 0, 10) == pytest.approx(0.2)
+    assert learning_rate(cosine, 20, 10) == pytest.approx(0.1)
+    assert learning_rate(cosine, 30, 10) == pytest.approx(0.1 * (1 - 2**-0.5))
+    constant = TrainingConfig(epochs=4, lr=0.3, schedule="constant", milestones=(1,))
+    assert {learning_rate(constant, it, 10) for it in range(40)} == {0.3}
+
+
+def test_configs_from_the_config_sections():
+    training = TrainingConfig.from_config({"epochs": 3, "milestones": [1, 2], "nesterov": True})
+    assert training.milestones == (1, 2) and training.nesterov and training.batch_size == 64
+    with pytest.raises(ValueError, match="unknown key"):
+        TrainingConfig.from_config({"epoch": 3})
+    pruning = PruningConfig.from_config(
+        {"levels": 7, "fraction": 0.36, "rewind": {"unit": "epoch", "step": 2},
+         "finetune": {"epochs": 1, "lr": 0.01}, "exclude": ["fc"], "strategy": "finetune"}
+    )  # fmt: skip
+    assert pruning.rewind_iteration(50) == 100 and pruning.exclude == ("fc",)
+    finetune = pruning.finetune_training(training)
+    assert (finetune.epochs, finetune.lr, finetune.schedule) == (1, 0.01, "constant")
+    with pytest.raises(ValueError, match="fraction"):
+        PruningConfig(fraction=1.0)
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_in_memory_and_streaming_evaluation_batches_are_identical(images):
+    kwargs = dict(image_size=16, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3), train=False)
+    memory = load_split(images / "val", augment=False, **kwargs)
+    stream = load_split(images / "val", augment=False, in_memory_limit=0, **kwargs)
+    assert isinstance(memory, InMemoryImages) and isinstance(stream, StreamingImages)
+    assert memory.classes == stream.classes == ["class0", "class1", "class2"]
+    for (xa, ya), (xb, yb) in zip(
+        memory.batches(batch_size=5, order=None, seed=0),
+        stream.batches(batch_size=5, order=None, seed=0),
+        strict=True,
+    ):
+        assert torch.equal(ya, yb)
+        torch.testing.assert_close(xa, xb, rtol=0, atol=1e-6)
+
+
+def test_augmentation_is_a_padded_crop_with_optional_flip(images):
+    data = load_split(images / "train", image_size=16, mean=(0, 0, 0), std=(1, 1, 1),
+                      train=True, augment=True)  # fmt: skip
+    order = torch.arange(12)
+    (batch, _), = data.batches(batch_size=12, order=order, seed=3)  # fmt: skip
+    padded = torch.nn.functional.pad(data.images[:12].float() / 255, (2, 2, 2, 2))
+    seen_flip = seen_shift = False
+    for i in range(12):
+        candidates = [
+            (top, left, flip)
+            for top in range(5)
+            for left in range(5)
+            for flip in (False, True)
+            if torch.equal(
+                batch[i],
+                (lambda crop: crop.flip(-1) if flip else crop)(
+                    padded[i, :, top : top + 16, left : left + 16]
+                ),
+            )
+        ]
+        assert candidates, f"image {i} is not a padded crop of its source"
+        seen_flip |= any(flip for _, _, flip in candidates)
+        seen_shift |= any((top, left) != (2, 2) for top, left, _ in candidates)
+    assert seen_flip and seen_shift
+    # The same seed and batch number give the same augmentation; another seed does not.
+    (again, _), = data.batches(batch_size=12, order=order, seed=3)  # fmt: skip
+    (other, _), = data.batches(batch_size=12, order=order, seed=4)  # fmt: skip
+    assert torch.equal(batch, again) and not torch.equal(batch, other)
+
+
+def test_missing_folder_and_tiny_training_sets_have_clear_errors(tmp_path, images):
+    with pytest.raises(FileNotFoundError, match="train/<class>"):
+        load_split(tmp_path / "nope", image_size=16, mean=(0,) * 3, std=(1,) * 3,
+                   train=True, augment=False)  # fmt: skip
+    data = load_split(images / "val", image_size=16, mean=(0,) * 3, std=(1,) * 3, train=True,
+                      augment=False)  # fmt: skip
+    model = get_model("resnet20", num_classes=3, width=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(model, data, config=TrainingConfig(batch_size=64), seed=0, device="cpu",
+              logger=logging.getLogger("t"))  # fmt: skip
+
+
+# ---------------------------------------------------------------- masked training
+
+
+def test_pruned_weights_stay_exactly_zero_despite_momentum_and_decay(images):
+    data = load_split(images / "train", image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
+                      train=True, augment=True)  # fmt: skip
+    model = get_model("resnet20", num_classes=3, width=4,
+                      generator=torch.Generator().manual_seed(0))  # fmt: skip
+    mask = prune_global_magnitude(
+        dict(model.named_parameters()), Mask.ones_like(model), fraction=0.7
+    )
+    mask.apply_(model)
+    config = TrainingConfig(epochs=2, batch_size=8, lr=0.1, momentum=0.9, nesterov=True,
+                            weight_decay=1e-3, schedule="constant")  # fmt: skip
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("masked")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train(model, data, config=config, seed=1, device="cpu", logger=log, mask=mask)
+    params = dict(model.named_parameters())
+    for name, keep in mask.items():
+        assert torch.count_nonzero(params[name][~keep]) == 0, name
+        assert not torch.equal(params[name][keep], before[name][keep]), name
+    lines = [r.getMessage() for r in records]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2 loss ")
+    assert all(key in lines[0] for key in ("acc", "lr", "images/s"))
+
+
+def test_masking_is_what_keeps_pruned_weights_at_zero(images):
+    """Control for the test above: without the mask, momentum and decay do revive them."""
+    data = load_split(images / "train", image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
+                      train=True, augment=False)  # fmt: skip
+    model = get_model("resnet20", num_classes=3, width=4,
+                      generator=torch.Generator().manual_seed(0))  # fmt: skip
+    mask = prune_global_magnitude(
+        dict(model.named_parameters()), Mask.ones_like(model), fraction=0.7
+    )
+    mask.apply_(model)
+    config = TrainingConfig(epochs=1, batch_size=8, schedule="constant")
+    train(model, data, config=config, seed=1, device="cpu", logger=logging.getLogger("t"))
+    params = dict(model.named_parameters())
+    assert any(torch.count_nonzero(params[n][~keep]) > 0 for n, keep in mask.items())
+
+
+# ---------------------------------------------------------------- levels
+
+
+def test_level_chain_outputs_masks_and_rewinding(images, tmp_path):
+    chain = run_chain(images, tmp_path / "chain", levels=2)
+    masks = [Mask.load(out.mask) for out in chain]
+    total = masks[0].num_total
+    for level, (out, mask) in enumerate(zip(chain, masks, strict=True)):
+        metrics = json.loads(out.metrics.read_text())
+        assert set(metrics) == METRIC_KEYS
+        assert metrics["level"] == level and metrics["trial"] == 0 and metrics["seed"] == 7
+        assert metrics["params_total"] == total == mask.num_total
+        assert metrics["params_remaining"] == mask.num_remaining
+        assert abs(metrics["density"] - 0.5**level) <= 1 / total
+        assert 0 <= metrics["top1"] <= metrics["top5"] <= 1
+        # Plain state dict: loads into the bare architecture with no pruning code.
+        state = torch.load(out.model, weights_only=True)
+        model = get_model("resnet20", num_classes=3, width=4)
+        model.load_state_dict(state)
+        for name, keep in mask.items():
+            assert torch.count_nonzero(state[name][~keep]) == 0
+        assert not out.resume.exists()
+        if level:
+            assert mask.is_subset_of(masks[level - 1]) and not masks[level - 1].is_subset_of(mask)
+    assert json.loads(chain[1].metrics.read_text())["epochs"] == pytest.approx(3 - 3 / 6)
+    rewind = torch.load(chain[0].rewind, weights_only=True)
+    assert rewind["iteration"] == 3 and rewind["iterations_per_epoch"] == 6
+    trained = torch.load(chain[0].model, weights_only=True)
+    assert not torch.equal(rewind["state_dict"]["conv1.weight"], trained["conv1.weight"])
+    # Level 1's mask is global magnitude pruning of level 0's trained weights.
+    expected = prune_global_magnitude(trained, masks[0], fraction=0.5)
+    assert all(torch.equal(expected[n], masks[1][n]) for n in expected)
+
+
+def test_prepare_level_rewinds_or_keeps_the_trained_weights(images, tmp_path):
+    chain = run_chain(images, tmp_path / "prep", levels=0)
+    previous = PreviousLevel(model=chain[0].model, mask=chain[0].mask, rewind=chain[0].rewind)
+    rewind = torch.load(chain[0].rewind, weights_only=True)["state_dict"]
+    trained = torch.load(chain[0].model, weights_only=True)
+    expected_mask = prune_global_magnitude(trained, Mask.load(chain[0].mask), fraction=0.5)
+
+    job = small_job(images, level=1)
+    model = get_model("resnet20", num_classes=3, width=4)
+    mask, start, schedule = prepare_level(job, previous, model, 6)
+    assert (start, schedule) == (3, job.training)
+    assert all(torch.equal(mask[n], expected_mask[n]) for n in mask)
+    for name, value in model.state_dict().items():  # weights masked, BN state as rewound
+        expected = rewind[name] * mask[name] if name in mask else rewind[name]
+        assert torch.equal(value, expected), name
+
+    pruning = dataclasses.replace(job.pruning, strategy="finetune", finetune_epochs=2)
+    job = small_job(images, level=1, pruning=pruning)
+    mask, start, schedule = prepare_level(job, previous, model, 6)
+    assert (start, schedule.epochs, schedule.lr, schedule.schedule) == (0, 2, 0.001, "constant")
+    for name, value in model.state_dict().items():
+        expected = trained[name] * mask[name] if name in mask else trained[name]
+        assert torch.equal(value, expected), name
+
+    with pytest.raises(ValueError, match="iterations per epoch"):
+        prepare_level(small_job(images, level=1), previous, model, 5)
+
+
+def test_finetune_keeps_the_trained_weights(images, tmp_path):
+    pruning = dataclasses.replace(
+        small_job(images).pruning, strategy="finetune", finetune_epochs=1, finetune_lr=1e-6
+    )
+    chain = run_chain(images, tmp_path / "ft", levels=1, pruning=pruning)
+    trained = torch.load(chain[0].model, weights_only=True)
+    tuned = torch.load(chain[1].model, weights_only=True)
+    mask = Mask.load(chain[1].mask)
+    for name, keep in mask.items():
+        torch.testing.assert_close(tuned[name], trained[name] * keep, rtol=0, atol=1e-4)
+    assert json.loads(chain[1].metrics.read_text())["epochs"] == 1
+
+
+def test_cpu_runs_are_byte_identical(images, tmp_path):
+    first = run_chain(images, tmp_path / "a", levels=1)
+    second = run_chain(images, tmp_path / "b", levels=1)
+    for a, b in zip(first, second, strict=True):
+        for name in ("model", "mask", "rewind"):
+            if getattr(a, name) is not None:
+                assert getattr(a, name).read_bytes() == getattr(b, name).read_bytes(), name
+    other_seed = run_chain(images, tmp_path / "c", levels=0, seed=8)
+    assert other_seed[0].model.read_bytes() != first[0].model.read_bytes()
+
+
+# ---------------------------------------------------------------- resume after SIGKILL
+
+LEVEL_SCRIPT = textwrap.dedent("""
+    import logging, sys
+    from pathlib import Path
+    import torch
+    from prunedissect.training import (
+        LevelJob, LevelOutputs, PruningConfig, TrainingConfig, run_level
+    )
+
+    torch.set_num_threads(1)
+    images, out = Path(sys.argv[1]), Path(sys.argv[2])
+    logging.basicConfig(filename=out / "train.log", level=logging.INFO)
+    job = LevelJob(
+        trial=0, level=0, seed=3, arch="resnet20", model_kwargs={"width": 4}, images=images,
+        image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
+        training=TrainingConfig(epochs=25, batch_size=8, lr=0.05, milestones=(20,)),
+        pruning=PruningConfig(rewind_unit="iteration", rewind_step=3),
+    )
+    outputs = LevelOutputs(model=out / "model.pt", mask=out / "mask.npz",
+                           metrics=out / "metrics.json", rewind=out / "rewind.pt")
+    run_level(job, outputs=outputs, previous=None, device="cpu", logger=logging.getLogger("t"))
+    """)
+
+
+def start_level(script: Path, images: Path, out: Path) -> subprocess.Popen:
+    out.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, str(script), str(images), str(out)])
+
+
+@pytest.mark.slow
+def test_a_killed_level_resumes_to_the_same_bytes(images, tmp_path):
+    script = tmp_path / "level.py"
+    script.write_text(LEVEL_SCRIPT)
+    reference = tmp_path / "reference"
+    assert start_level(script, images, reference).wait(timeout=300) == 0
+
+    killed = tmp_path / "killed"
+    process = start_level(script, images, killed)
+    deadline = time.monotonic() + 300
+    while not (killed / "resume.pt").exists():
+        assert process.poll() is None, "the run ended before writing a resume checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait(timeout=60) == -signal.SIGKILL
+    assert not (killed / "model.pt").exists() and (killed / "resume.pt").exists()
+
+    assert start_level(script, images, killed).wait(timeout=300) == 0
+    log = (killed / "train.log").read_text()
+    assert "resuming from" in log and "at epoch 0" not in log
+    for name in ("model.pt", "mask.npz", "rewind.pt"):
+        assert (killed / name).read_bytes() == (reference / name).read_bytes(), name
+    assert not (killed / "resume.pt").exists()
+
+
+def test_a_stale_checkpoint_from_other_settings_is_ignored(images, tmp_path):
+    job = small_job(images)
+    out = outputs_in(tmp_path / "stale", 0)
+    out.model.parent.mkdir(parents=True)
+    torch.save({"fingerprint": "something else", "iteration": 12}, out.resume)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("stale")
+    log.addHandler(handler)
+    run_level(job, outputs=out, previous=None, device="cpu", logger=log)
+    assert any("ignoring" in r.getMessage() for r in records)
+    fresh = outputs_in(tmp_path / "fresh", 0)
+    run_level(job, outputs=fresh, previous=None, device="cpu", logger=logging.getLogger("t"))
+    assert out.model.read_bytes() == fresh.model.read_bytes()
+
+
+def test_evaluate_counts_top1_and_top5(images):
+    data = load_split(images / "val", image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
+                      train=False, augment=False)  # fmt: skip
+
+    class Constant(torch.nn.Module):
+        def forward(self, x):
+            return torch.tensor([[3.0, 2.0, 1.0]]).expand(x.shape[0], 3)
+
+    scores = evaluate(Constant(), data, device="cpu", batch_size=7)
+    assert scores.top1 == pytest.approx(1 / 3)  # 6 of 18 images are class0
+    assert scores.top5 == 1.0  # k = min(5, 3 classes)
+    expected = float(torch.nn.functional.cross_entropy(
+        torch.tensor([[3.0, 2.0, 1.0]]).expand(3, 3), torch.tensor([0, 1, 2])))  # fmt: skip
+    assert scores.loss == pytest.approx(expected)
+
+
+def test_content_hash_tracks_the_pixels_and_the_file_list(tmp_path):
+    root = write_image_folder(tmp_path / "imgs", per_class=2, val_per_class=1)
+    kwargs = dict(image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3, train=False, augment=False)
+    memory = load_split(root / "train", **kwargs).content_hash()
+    stream = load_split(root / "train", in_memory_limit=0, **kwargs).content_hash()
+    array = np.asarray(Image.open(root / "train/class0/000.png")).copy()
+    array[0, 0] ^= 1
+    Image.fromarray(array).save(root / "train/class0/000.png")
+    assert load_split(root / "train", **kwargs).content_hash() != memory
+    assert load_split(root / "train", in_memory_limit=0, **kwargs).content_hash() == stream
+    (root / "train/class0/000.png").rename(root / "train/class0/009.png")
+    assert load_split(root / "train", in_memory_limit=0, **kwargs).content_hash() != stream
+
+
+# ---------------------------------------------------------------- the Snakemake rules
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    counts, in_table = {}, False
+    for line in output.splitlines():
+        parts = line.split()
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+        elif in_table and len(parts) == 2 and parts[1].isdigit():
+            if parts[0] == "total":
+                break
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def study_config(path: Path, images: Path, **changes) -> Path:
+    import yaml
+
+    config = {
+        "device": "cpu",
+        "trials": 1,
+        "dataset": {"kind": "imagefolder", "path": str(images), "image_size": 16},
+        "model": {"arch": "resnet20", "width": 4},
+        "training": {"epochs": 2, "batch_size": 8, "lr": 0.05, "schedule": "constant"},
+        "pruning": {"levels": 2, "fraction": 0.5, "rewind": {"unit": "iteration", "step": 2}},
+    }
+    for section, values in changes.items():
+        config[section] = {**config[section], **values}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_train_rules_chain_levels_and_rerun_only_what_changed(images, tmp_path):
+    from conftest import REPO, run_snakemake
+
+    def snakemake(config: Path, target_level: int, *extra: str):
+        return run_snakemake(
+            "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path / "wd"),
+            "--configfile", str(config), "--cores", "2",
+            f"results/train/trial0/level{target_level}/metrics.json", *extra,
+        )  # fmt: skip
+
+    base = study_config(tmp_path / "base.yaml", images)
+    snakemake(base, 2)
+    level_dir = tmp_path / "wd" / "results" / "train" / "trial0"
+    for level in range(3):
+        assert (level_dir / f"level{level}" / "model.pt").is_file()
+        assert not (level_dir / f"level{level}" / "resume.pt").exists()
+    assert (level_dir / "level0" / "rewind.pt").is_file()
+    log = (tmp_path / "wd" / "logs" / "train_pruned" / "trial0_level2.log").read_text()
+    assert "epoch 2/2" in log and "level 2 done" in log
+
+    def planned(config: Path, level: int) -> dict[str, int]:
+        proc = snakemake(config, level, "-n", "--quiet", "rules")
+        return job_counts(proc.stdout + proc.stderr)
+
+    assert planned(base, 2) == {}
+    # One more level: only that level trains; the finished chain is reused.
+    deeper = study_config(tmp_path / "deeper.yaml", images, pruning={"levels": 3})
+    assert planned(deeper, 3) == {"train_pruned": 1}
+    # Another pruning fraction retrains the pruned levels only; the dense level stays.
+    other_fraction = study_config(tmp_path / "fraction.yaml", images, pruning={"fraction": 0.4})
+    assert planned(other_fraction, 2) == {"train_pruned": 2}
+    # Another schedule retrains everything.
+    longer = study_config(tmp_path / "longer.yaml", images, training={"epochs": 3})
+    assert planned(longer, 2) == {"train_dense": 1, "train_pruned": 2}

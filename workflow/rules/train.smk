@@ -1,0 +1,74 @@
+# Iterative magnitude pruning with lottery-ticket rewinding: one job per trial and level.
+# Level 0 trains dense and records the rewind point; level n >= 1 prunes level n-1's trained
+# weights, rewinds the survivors to level 0's rewind point and retrains (prunedissect.training).
+# A killed level resumes from results/train/trial{trial}/level{level}/resume.pt when rerun.
+# Params hold only what a level's result depends on: pruning.levels is absent (more levels
+# reuse the finished ones) and level 0 ignores the pruning fraction and strategy.
+# Resources: gpu_count() (none when device: cpu) and sized(small, large) come from common.smk;
+# "large" is an ImageNet-scale study (ResNet-50, ~90 epochs per level on one GPU).
+
+
+rule train_dense:
+    input:
+        images=train_images(),
+    output:
+        model="results/train/trial{trial}/level0/model.pt",
+        mask="results/train/trial{trial}/level0/mask.npz",
+        metrics="results/train/trial{trial}/level0/metrics.json",
+        rewind="results/train/trial{trial}/level0/rewind.pt",
+    log:
+        "logs/train_dense/trial{trial}.log",
+    conda:
+        "../../envs/prunedissect.yaml"
+    threads: sized(1, 8)
+    resources:
+        gpu=gpu_count,
+        mem_mb=sized(4000, 32000),
+        runtime=sized(60, 1440),
+    params:
+        seed=lambda wildcards: config["seed"] + int(wildcards.trial),
+        model={"arch": config["model"]["arch"], **model_kwargs()},
+        data={key: config["dataset"][key] for key in ("image_size", "mean", "std")},
+        training=config["training"],
+        pruning={key: config["pruning"][key] for key in ("rewind", "exclude")},
+    script:
+        "../scripts/train_level.py"
+
+
+rule train_pruned:
+    input:
+        # level n-1's trained weights and mask (level 0 is its own rule)
+        model=lambda wildcards: (
+            rules.train_dense if wildcards.level == "1" else rules.train_pruned
+        ).output.model.format(trial=wildcards.trial, level=int(wildcards.level) - 1),
+        mask=lambda wildcards: (
+            rules.train_dense if wildcards.level == "1" else rules.train_pruned
+        ).output.mask.format(trial=wildcards.trial, level=int(wildcards.level) - 1),
+        rewind=rules.train_dense.output.rewind,
+        images=train_images(),
+    output:
+        model="results/train/trial{trial}/level{level}/model.pt",
+        mask="results/train/trial{trial}/level{level}/mask.npz",
+        metrics="results/train/trial{trial}/level{level}/metrics.json",
+    log:
+        "logs/train_pruned/trial{trial}_level{level}.log",
+    wildcard_constraints:
+        level="[1-9][0-9]*",
+    conda:
+        "../../envs/prunedissect.yaml"
+    threads: sized(1, 8)
+    resources:
+        gpu=gpu_count,
+        mem_mb=sized(4000, 32000),
+        runtime=sized(60, 1440),
+    params:
+        seed=lambda wildcards: config["seed"] + int(wildcards.trial),
+        model={"arch": config["model"]["arch"], **model_kwargs()},
+        data={key: config["dataset"][key] for key in ("image_size", "mean", "std")},
+        training=config["training"],
+        pruning={
+            key: config["pruning"][key]
+            for key in ("fraction", "strategy", "rewind", "finetune", "exclude")
+        },
+    script:
+        "../scripts/train_level.py"

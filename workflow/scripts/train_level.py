@@ -1,0 +1,65 @@
+"""Rules train_dense and train_pruned: one level of one trial's pruning chain.
+
+Translates snakemake.input/output/params into prunedissect.training.run_level; the resume
+checkpoint lives beside the outputs (results/train/trial{t}/level{l}/resume.pt).
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+
+from prunedissect.devices import resolve_device
+from prunedissect.training import (
+    LevelJob,
+    LevelOutputs,
+    PreviousLevel,
+    PruningConfig,
+    TrainingConfig,
+    run_level,
+)
+
+logging.basicConfig(
+    filename=snakemake.log[0],  # noqa: F821
+    filemode="a",  # a resumed level appends to the log of the attempt it continues
+    level=logging.INFO,
+    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    force=True,
+)
+log = logging.getLogger("train_level")
+
+sm = snakemake  # noqa: F821
+level = int(sm.wildcards.get("level", 0))
+try:
+    torch.set_num_threads(sm.threads)
+    params = sm.params
+    job = LevelJob(
+        trial=int(sm.wildcards.trial),
+        level=level,
+        seed=int(params.seed),
+        arch=params.model["arch"],
+        model_kwargs={k: v for k, v in params.model.items() if k != "arch"},
+        images=Path(sm.input.images),
+        image_size=int(params.data["image_size"]),
+        mean=tuple(params.data["mean"]),
+        std=tuple(params.data["std"]),
+        training=TrainingConfig.from_config(params.training),
+        pruning=PruningConfig.from_config(params.pruning),
+    )
+    outputs = LevelOutputs(
+        model=Path(sm.output.model),
+        mask=Path(sm.output.mask),
+        metrics=Path(sm.output.metrics),
+        rewind=Path(sm.output.rewind) if level == 0 else None,
+    )
+    previous = None
+    if level > 0:
+        previous = PreviousLevel(
+            model=Path(sm.input.model), mask=Path(sm.input.mask), rewind=Path(sm.input.rewind)
+        )
+    device = resolve_device(sm.config["device"])
+    log.info("device %s, %d thread(s)", device, torch.get_num_threads())
+    run_level(job, outputs=outputs, previous=previous, device=device, logger=log)
+except Exception:
+    log.exception("training trial %s level %s failed", sm.wildcards.trial, level)
+    raise
