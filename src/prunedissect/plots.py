@@ -145,25 +145,11 @@ def plot_interpretability(summary: pd.DataFrame) -> Figure:
         "interpretability figure",
     )
     data = _with_percent(summary[summary["category"] == ALL_CATEGORIES])
-    order = _trial_order(data)
-    palette = sns.color_palette("colorblind", len(order))
-    layers = _layers(data)
     panels = [
         ("interpretable_units", "interpretable units", "Interpretable units"),
         ("unique_concepts", "distinct concepts", "Distinct concepts"),
     ]
-    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
-        fig, axes = _figure(len(layers), 2)
-        for row, layer in enumerate(layers):
-            subset = data[data["layer"] == layer]
-            for col, (y, label, title) in enumerate(panels):
-                ax = axes[row, col]
-                _lines(ax, subset, y, "trial", order, palette)
-                ax.set_ylabel(label)
-                ax.set_ylim(bottom=0)
-                ax.set_title(_layer_title(title, layer, len(layers) > 1))
-                _tidy_legend(ax, keep=(row == 0 and col == 1))
-    return fig
+    return _trial_panels(data, panels, percent=False)
 
 
 def plot_categories(summary: pd.DataFrame, *, trial: int) -> Figure:
@@ -213,25 +199,36 @@ def plot_consistency(consistency: pd.DataFrame) -> Figure:
     data = _with_percent(consistency)
     data["still_interpretable"] = data["still_interpretable"] * 100.0
     data["same_concept"] = data["same_concept"] * 100.0
-    order = _trial_order(data)
-    palette = sns.color_palette("colorblind", len(order))
-    layers = _layers(data)
     panels = [
         ("still_interpretable", "% of level-0 interpretable units", "Still interpretable"),
         ("same_concept", "% of units interpretable at both", "Same concept"),
     ]
+    return _trial_panels(data, panels, percent=True)
+
+
+def _trial_panels(data: pd.DataFrame, panels: list[tuple[str, str, str]], *, percent: bool) -> Figure:
+    """One row of panels per layer, one panel per (column, y label, title), a line per trial.
+
+    ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero.
+    """
+    order = _trial_order(data)
+    palette = sns.color_palette("colorblind", len(order))
+    layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
-        fig, axes = _figure(len(layers), 2)
+        fig, axes = _figure(len(layers), len(panels))
         for row, layer in enumerate(layers):
             subset = data[data["layer"] == layer]
             for col, (y, label, title) in enumerate(panels):
                 ax = axes[row, col]
                 _lines(ax, subset, y, "trial", order, palette)
                 ax.set_ylabel(label)
-                ax.set_ylim(0, 105)
-                ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+                if percent:
+                    ax.set_ylim(0, 105)
+                    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+                else:
+                    ax.set_ylim(bottom=0)
                 ax.set_title(_layer_title(title, layer, len(layers) > 1))
-                _tidy_legend(ax, keep=(row == 0 and col == 1))
+                _tidy_legend(ax, keep=(row == 0 and col == len(panels) - 1))
     return fig
 
 

@@ -1,14 +1,10 @@
 """Rule download_broden: download, verify (MD5) and unpack one Broden variant."""
 
-import logging
-import sys
 
+from prunedissect.logs import log_to_file
 from prunedissect.data.download import download_broden
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (tracebacks, progress bar)
-logging.basicConfig(
-    stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
+log_to_file(snakemake.log[0], name=__name__)  # noqa: F821
 
 download_broden(
     snakemake.wildcards.name,  # noqa: F821

@@ -1,54 +1,43 @@
 """Rule extract_activations: one layer's maps for every probe image -> float16 .npy."""
 
-import logging
 
 import torch
 
+from prunedissect.logs import log_to_file
 from prunedissect.data.broden import Broden
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import build_model, extract_activations, load_state_dict, probe_loader
 
-logging.basicConfig(
-    filename=snakemake.log[0],  # noqa: F821
-    filemode="w",
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    force=True,
-)
-log = logging.getLogger("extract_activations")
+log = log_to_file(snakemake.log[0], name="extract_activations")  # noqa: F821
 
-try:
-    params = snakemake.params  # noqa: F821
-    torch.set_num_threads(snakemake.threads)  # noqa: F821
-    device = resolve_device(params.device)
-    # The number of classes is read from the checkpoint itself (its fc layer), the one source
-    # that cannot disagree with the weights being loaded.
-    model = build_model(
-        params.arch,
-        load_state_dict(snakemake.input.model),  # noqa: F821
-        model_kwargs=params.model_kwargs,
-    )
-    broden = Broden(snakemake.input.probe)  # noqa: F821
-    loader = probe_loader(
-        broden,
-        image_size=params.image_size,
-        mean=params.mean,
-        std=params.std,
-        batch_size=params.batch_size,
-    )
-    layer = snakemake.wildcards.layer  # noqa: F821
-    log.info("extracting %s of %s on %s from %r", layer, params.arch, device, broden)
-    shapes = extract_activations(
-        model,
-        loader,
-        n_images=len(broden),
-        outputs={layer: snakemake.output.activations},  # noqa: F821
-        device=device,
-        logger=log,
-    )
-    log.info(
-        "wrote %s of shape %s (float16)", snakemake.output.activations, shapes[layer]
-    )  # noqa: F821
-except Exception:
-    log.exception("extract_activations failed")
-    raise
+params = snakemake.params  # noqa: F821
+torch.set_num_threads(snakemake.threads)  # noqa: F821
+device = resolve_device(params.device)
+# The number of classes is read from the checkpoint itself (its fc layer), the one source
+# that cannot disagree with the weights being loaded.
+model = build_model(
+    params.arch,
+    load_state_dict(snakemake.input.model),  # noqa: F821
+    model_kwargs=params.model_kwargs,
+)
+broden = Broden(snakemake.input.probe)  # noqa: F821
+loader = probe_loader(
+    broden,
+    image_size=params.image_size,
+    mean=params.mean,
+    std=params.std,
+    batch_size=params.batch_size,
+)
+layer = snakemake.wildcards.layer  # noqa: F821
+log.info("extracting %s of %s on %s from %r", layer, params.arch, device, broden)
+shapes = extract_activations(
+    model,
+    loader,
+    n_images=len(broden),
+    outputs={layer: snakemake.output.activations},  # noqa: F821
+    device=device,
+    logger=log,
+)
+log.info(
+    "wrote %s of shape %s (float16)", snakemake.output.activations, shapes[layer]
+)  # noqa: F821

@@ -1,14 +1,10 @@
 """Rule generate_concepts: write the concept world's training set and probe set."""
 
-import logging
-import sys
 
+from prunedissect.logs import log_to_file
 from prunedissect.data.concepts import generate_concept_dataset
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (tracebacks)
-logging.basicConfig(
-    stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
+log_to_file(snakemake.log[0], name=__name__)  # noqa: F821
 
 concepts = snakemake.params.concepts  # noqa: F821
 generate_concept_dataset(

@@ -1,39 +1,28 @@
 """Rules plot_*: result tables -> one figure (params.figure) as PNG and PDF."""
 
-import logging
 
+from prunedissect.logs import log_to_file
 from prunedissect import plots, tables
 
-logging.basicConfig(
-    filename=snakemake.log[0],
-    filemode="w",
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    force=True,
-)
-log = logging.getLogger("plot_figures")
+log = log_to_file(snakemake.log[0], name="plot_figures")  # noqa: F821
 
 
 def table(name):
     return tables.read_table(snakemake.input[name], table=name)
 
 
-try:
-    figure = snakemake.params.figure
-    if figure == "accuracy":
-        fig = plots.plot_accuracy(table("accuracy"))
-    elif figure == "interpretability":
-        fig = plots.plot_interpretability(table("summary"))
-    elif figure == "categories":
-        fig = plots.plot_categories(table("summary"), trial=snakemake.params.trial)
-    elif figure == "consistency":
-        fig = plots.plot_consistency(table("consistency"))
-    elif figure == "overview":
-        fig = plots.plot_overview(table("accuracy"), table("summary"), table("consistency"))
-    else:
-        raise ValueError(f"unknown figure {figure!r}")
-    plots.save_figure(fig, snakemake.output)
-    log.info("drew %s into %s", figure, ", ".join(snakemake.output))
-except Exception:
-    log.exception("plot_figures failed")
-    raise
+figure = snakemake.params.figure
+if figure == "accuracy":
+    fig = plots.plot_accuracy(table("accuracy"))
+elif figure == "interpretability":
+    fig = plots.plot_interpretability(table("summary"))
+elif figure == "categories":
+    fig = plots.plot_categories(table("summary"), trial=snakemake.params.trial)
+elif figure == "consistency":
+    fig = plots.plot_consistency(table("consistency"))
+elif figure == "overview":
+    fig = plots.plot_overview(table("accuracy"), table("summary"), table("consistency"))
+else:
+    raise ValueError(f"unknown figure {figure!r}")
+plots.save_figure(fig, snakemake.output)
+log.info("drew %s into %s", figure, ", ".join(snakemake.output))

@@ -1,14 +1,10 @@
 """Rule prepare_cifar10: download CIFAR-10 (MD5-verified) and write it as ImageFolder PNGs."""
 
-import logging
-import sys
 
+from prunedissect.logs import log_to_file
 from prunedissect.data.cifar import prepare_cifar10
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (tracebacks, progress bar)
-logging.basicConfig(
-    stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
+log_to_file(snakemake.log[0], name=__name__)  # noqa: F821
 
 prepare_cifar10(
     snakemake.output.images,  # noqa: F821

@@ -1,14 +1,10 @@
 """Rule resize_probe: copy a Broden-format probe set resized to {size} px."""
 
-import logging
-import sys
 
+from prunedissect.logs import log_to_file
 from prunedissect.data.resize import resize_probe
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (tracebacks)
-logging.basicConfig(
-    stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-)
+log_to_file(snakemake.log[0], name=__name__)  # noqa: F821
 
 resize_probe(
     snakemake.input.probe,  # noqa: F821

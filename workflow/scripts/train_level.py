@@ -4,11 +4,11 @@ Translates snakemake.input/output/params into prunedissect.training.run_level; t
 checkpoint lives beside the outputs (results/train/trial{t}/level{l}/resume.pt).
 """
 
-import logging
 from pathlib import Path
 
 import torch
 
+from prunedissect.logs import log_to_file
 from prunedissect.devices import resolve_device
 from prunedissect.training import (
     LevelJob,
@@ -19,47 +19,37 @@ from prunedissect.training import (
     run_level,
 )
 
-logging.basicConfig(
-    filename=snakemake.log[0],  # noqa: F821
-    filemode="a",  # a resumed level appends to the log of the attempt it continues
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    force=True,
-)
-log = logging.getLogger("train_level")
+# a resumed level appends to the log of the attempt it continues
+log = log_to_file(snakemake.log[0], name="train_level", append=True)  # noqa: F821
 
 sm = snakemake  # noqa: F821
 level = int(sm.wildcards.get("level", 0))
-try:
-    torch.set_num_threads(sm.threads)
-    params = sm.params
-    job = LevelJob(
-        trial=int(sm.wildcards.trial),
-        level=level,
-        seed=int(params.seed),
-        arch=params.model["arch"],
-        model_kwargs={k: v for k, v in params.model.items() if k != "arch"},
-        images=Path(sm.input.images),
-        image_size=int(params.data["image_size"]),
-        mean=tuple(params.data["mean"]),
-        std=tuple(params.data["std"]),
-        training=TrainingConfig.from_config(params.training),
-        pruning=PruningConfig.from_config(params.pruning),
+torch.set_num_threads(sm.threads)
+params = sm.params
+job = LevelJob(
+    trial=int(sm.wildcards.trial),
+    level=level,
+    seed=int(params.seed),
+    arch=params.model["arch"],
+    model_kwargs={k: v for k, v in params.model.items() if k != "arch"},
+    images=Path(sm.input.images),
+    image_size=int(params.data["image_size"]),
+    mean=tuple(params.data["mean"]),
+    std=tuple(params.data["std"]),
+    training=TrainingConfig.from_config(params.training),
+    pruning=PruningConfig.from_config(params.pruning),
+)
+outputs = LevelOutputs(
+    model=Path(sm.output.model),
+    mask=Path(sm.output.mask),
+    metrics=Path(sm.output.metrics),
+    rewind=Path(sm.output.rewind) if level == 0 else None,
+)
+previous = None
+if level > 0:
+    previous = PreviousLevel(
+        model=Path(sm.input.model), mask=Path(sm.input.mask), rewind=Path(sm.input.rewind)
     )
-    outputs = LevelOutputs(
-        model=Path(sm.output.model),
-        mask=Path(sm.output.mask),
-        metrics=Path(sm.output.metrics),
-        rewind=Path(sm.output.rewind) if level == 0 else None,
-    )
-    previous = None
-    if level > 0:
-        previous = PreviousLevel(
-            model=Path(sm.input.model), mask=Path(sm.input.mask), rewind=Path(sm.input.rewind)
-        )
-    device = resolve_device(sm.config["device"])
-    log.info("device %s, %d thread(s)", device, torch.get_num_threads())
-    run_level(job, outputs=outputs, previous=previous, device=device, logger=log)
-except Exception:
-    log.exception("training trial %s level %s failed", sm.wildcards.trial, level)
-    raise
+device = resolve_device(sm.config["device"])
+log.info("device %s, %d thread(s)", device, torch.get_num_threads())
+run_level(job, outputs=outputs, previous=previous, device=device, logger=log)

@@ -1,51 +1,40 @@
 """Rule unit_report: one trial's dissected levels + probe images -> per-unit HTML report."""
 
-import logging
 from pathlib import Path
 
+from prunedissect.logs import log_to_file
 from prunedissect import report, tables
 from prunedissect.data.broden import Broden
 
-logging.basicConfig(
-    filename=snakemake.log[0],
-    filemode="w",
-    level=logging.INFO,
-    format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    force=True,
-)
-log = logging.getLogger("unit_report")
+log = log_to_file(snakemake.log[0], name="unit_report")  # noqa: F821
 
-try:
-    layers = {}
-    for units_path, activations_path in zip(snakemake.input.units, snakemake.input.activations):
-        trial, level, layer = tables.dissection_key(units_path)
-        if tables.dissection_key(activations_path) != (trial, level, layer):
-            raise ValueError(f"unpaired inputs {units_path} and {activations_path}")
-        data = report.load_level(
-            level=level, units_path=units_path, activations_path=activations_path
-        )
-        layers.setdefault(layer, []).append(data)
-    layers = {name: sorted(datas, key=lambda d: d.level) for name, datas in layers.items()}
-    metrics = tables.read_metrics(snakemake.input.metrics)
-    densities = dict(zip(metrics["level"], metrics["density"]))
-    probe = Broden(snakemake.input.probe)
-    html = report.build_unit_report(
-        trial=snakemake.params.trial,
-        layers=layers,
-        load_image=probe.load_image,
-        n_units=snakemake.params.units,
-        top_k=snakemake.params.top_images,
-        densities=densities,
+layers = {}
+for units_path, activations_path in zip(snakemake.input.units, snakemake.input.activations):
+    trial, level, layer = tables.dissection_key(units_path)
+    if tables.dissection_key(activations_path) != (trial, level, layer):
+        raise ValueError(f"unpaired inputs {units_path} and {activations_path}")
+    data = report.load_level(
+        level=level, units_path=units_path, activations_path=activations_path
     )
-    Path(snakemake.output[0]).parent.mkdir(parents=True, exist_ok=True)
-    Path(snakemake.output[0]).write_text(html, encoding="utf-8")
-    log.info(
-        "wrote %s: layers %s, levels %s, %d bytes",
-        snakemake.output[0],
-        list(layers),
-        sorted(densities),
-        len(html),
-    )
-except Exception:
-    log.exception("unit_report failed")
-    raise
+    layers.setdefault(layer, []).append(data)
+layers = {name: sorted(datas, key=lambda d: d.level) for name, datas in layers.items()}
+metrics = tables.read_metrics(snakemake.input.metrics)
+densities = dict(zip(metrics["level"], metrics["density"]))
+probe = Broden(snakemake.input.probe)
+html = report.build_unit_report(
+    trial=snakemake.params.trial,
+    layers=layers,
+    load_image=probe.load_image,
+    n_units=snakemake.params.units,
+    top_k=snakemake.params.top_images,
+    densities=densities,
+)
+Path(snakemake.output[0]).parent.mkdir(parents=True, exist_ok=True)
+Path(snakemake.output[0]).write_text(html, encoding="utf-8")
+log.info(
+    "wrote %s: layers %s, levels %s, %d bytes",
+    snakemake.output[0],
+    list(layers),
+    sorted(densities),
+    len(html),
+)
