@@ -149,3 +149,8 @@ def train_runtime(wildcards):
     ):
         epochs = config["pruning"]["finetune"]["epochs"]
     return 30 + int(1.5 * epochs * EPOCH_MINUTES[config["model"]["arch"]])
+
+
+def activations_output(path):
+    """Activation files are kept unless dissection.keep_activations is false (then temp())."""
+    return path if config["dissection"]["keep_activations"] else temp(path)

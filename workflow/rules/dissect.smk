@@ -25,7 +25,9 @@ rule extract_activations:
         model="results/train/trial{trial}/level{level}/model.pt",
         probe=probe_dir(),
     output:
-        activations="results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
+        activations=activations_output(
+            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy"
+        ),
     log:
         "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
     conda:
