@@ -20,6 +20,8 @@ rule train_dense:
         "logs/train_dense/trial{trial}.log",
     conda:
         "../../envs/prunedissect.yaml"
+    # the pruning chains are the critical path: never let analysis jobs hold them up
+    priority: 10
     threads: sized(1, 8)
     resources:
         gpu=gpu_count,
@@ -56,6 +58,8 @@ rule train_pruned:
         level="[1-9][0-9]*",
     conda:
         "../../envs/prunedissect.yaml"
+    # the pruning chains are the critical path: never let analysis jobs hold them up
+    priority: 10
     threads: sized(1, 8)
     resources:
         gpu=gpu_count,
