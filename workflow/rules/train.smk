@@ -18,10 +18,10 @@ rule train_dense:
         rewind="results/train/trial{trial}/level0/rewind.pt",
     log:
         "logs/train_dense/trial{trial}.log",
-    conda:
-        "../../envs/prunedissect.yaml"
     # the pruning chains are the critical path: never let analysis jobs hold them up
     priority: 10
+    conda:
+        "../../envs/prunedissect.yaml"
     threads: sized(1, 8)
     resources:
         gpu=gpu_count,
@@ -56,10 +56,10 @@ rule train_pruned:
         "logs/train_pruned/trial{trial}_level{level}.log",
     wildcard_constraints:
         level="[1-9][0-9]*",
-    conda:
-        "../../envs/prunedissect.yaml"
     # the pruning chains are the critical path: never let analysis jobs hold them up
     priority: 10
+    conda:
+        "../../envs/prunedissect.yaml"
     threads: sized(1, 8)
     resources:
         gpu=gpu_count,
