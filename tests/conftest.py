@@ -40,6 +40,20 @@ def run_snakemake(
     return proc
 
 
+def job_counts(output: str) -> dict[str, int]:
+    """{rule: jobs} from the "Job stats" table a dry run prints ({} when nothing would run)."""
+    lines = output.splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    counts: dict[str, int] = {}
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
 def make_imagefolder(root):
     """A minimal valid ImageFolder: two classes with one image each in train/ and val/."""
     from PIL import Image

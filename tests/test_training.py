@@ -444,20 +444,6 @@ def test_content_hash_tracks_the_pixels_and_the_file_list(tmp_path):
 # ---------------------------------------------------------------- the Snakemake rules
 
 
-def job_counts(output: str) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table of a dry run."""
-    counts, in_table = {}, False
-    for line in output.splitlines():
-        parts = line.split()
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-        elif in_table and len(parts) == 2 and parts[1].isdigit():
-            if parts[0] == "total":
-                break
-            counts[parts[0]] = int(parts[1])
-    return counts
-
-
 def study_config(path: Path, images: Path, **changes) -> Path:
     import yaml
 
@@ -477,7 +463,7 @@ def study_config(path: Path, images: Path, **changes) -> Path:
 
 @pytest.mark.slow
 def test_train_rules_chain_levels_and_rerun_only_what_changed(images, tmp_path):
-    from conftest import REPO, run_snakemake
+    from conftest import REPO, job_counts, run_snakemake
 
     def snakemake(config: Path, target_level: int, *extra: str):
         return run_snakemake(

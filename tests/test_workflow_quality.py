@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO, make_imagefolder, run_snakemake
+from conftest import REPO, job_counts, make_imagefolder, run_snakemake
 
 
 def test_snakemake_lint_is_clean():
@@ -30,13 +30,16 @@ def test_snakefmt_finds_nothing_to_reformat():
 
 
 def _dry_run(*args: str, cwd=REPO) -> str:
-    proc = run_snakemake("-n", "--quiet", "rules", "--cores", "2", *args, cwd=cwd)
+    # --forceall: the whole DAG, whatever a run in the checkout has already produced
+    proc = run_snakemake("-n", "--forceall", "--quiet", "rules", "--cores", "2", *args, cwd=cwd)
     return proc.stdout + proc.stderr
 
 
 def test_default_config_builds_dag():
-    output = _dry_run()
-    assert "train_pruned" in output and "tally_iou" in output
+    counts = job_counts(_dry_run())
+    # config/config.yaml: 2 trials x (level 0 + 5 pruned levels), layer3 dissected at all 12
+    assert counts["train_dense"] == 2 and counts["train_pruned"] == 10
+    assert counts["extract_activations"] == counts["compute_thresholds"] == counts["tally_iou"] == 12
 
 
 def test_test_config_builds_dag():
