@@ -6,6 +6,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 
 from prunedissect import tables
-from conftest import REPO, SNAKEMAKE, run_snakemake, run_test_study
+from conftest import REPO, SNAKEMAKE, job_counts, run_snakemake, run_test_study
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +29,7 @@ def dry_run_jobs(workdir: Path, *args: str) -> dict[str, int]:
         *args, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
         "-n", "--cores", "2", "--quiet", "rules",
     )
-    jobs: dict[str, int] = {}
-    lines = proc.stdout.splitlines()
-    if "Job stats:" not in lines:
-        return jobs
-    for line in lines[lines.index("Job stats:") + 3 :]:
-        parts = line.split()
-        if len(parts) != 2 or parts[0] == "total":
-            break
-        jobs[parts[0]] = int(parts[1])
-    return jobs
+    return job_counts(proc.stdout)
 
 
 def digest(paths) -> dict[str, str]:
@@ -92,6 +84,23 @@ def test_figures_and_report_are_valid_files(test_study):
 def test_every_rule_wrote_its_log(test_study):
     logs = list((test_study / "logs").rglob("*.log"))
     assert logs and all(p.stat().st_size > 0 for p in logs), [p for p in logs if not p.stat().st_size]
+
+
+def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_study):
+    # one Snakemake benchmark record per job: its log's twin under results/benchmarks
+    logs = sorted(p.relative_to(test_study / "logs").with_suffix(".tsv") for p in (test_study / "logs").rglob("*.log"))
+    benchmarks = sorted(p.relative_to(test_study / "results/benchmarks") for p in (test_study / "results/benchmarks").rglob("*.tsv"))
+    assert benchmarks == logs
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks/bench_study.py"), "--summarise", str(test_study), "--cores", "2"],
+        capture_output=True, text=True, check=True,
+    )
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line.strip()}
+    # .test: 2 trials x 3 levels, layer3 dissected at every level -> 6 of each analysis job
+    assert rows["train_dense"][0] == "2" and rows["train_pruned"][0] == "4"
+    assert rows["extract_activations"][0] == rows["tally_iou"][0] == "6"
+    chains = [line for line in proc.stdout.splitlines() if line.strip().startswith("trial ")]
+    assert [line.split(":")[1].split(",")[0].strip() for line in chains] == ["3 levels", "3 levels"]
 
 
 def test_one_level_analysis_reruns_without_training(test_study):

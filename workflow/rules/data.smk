@@ -6,7 +6,9 @@ rule generate_concepts:
         probe=directory("resources/concepts/probe"),
         images=directory("resources/concepts/images"),
     log:
-        "logs/generate_concepts.log",
+        "logs/generate_concepts/concepts.log",
+    benchmark:
+        "results/benchmarks/generate_concepts/concepts.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     threads: 2

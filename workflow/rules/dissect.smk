@@ -11,6 +11,8 @@ rule encode_probe_labels:
         labels=directory("results/dissect/probe_labels"),
     log:
         "logs/encode_probe_labels/probe_labels.log",
+    benchmark:
+        "results/benchmarks/encode_probe_labels/probe_labels.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     resources:
@@ -30,6 +32,8 @@ rule extract_activations:
         ),
     log:
         "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
+    benchmark:
+        "results/benchmarks/extract_activations/trial{trial}_level{level}_{layer}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     threads: 4
@@ -62,6 +66,8 @@ rule compute_thresholds:
         thresholds="results/dissect/trial{trial}/level{level}/{layer}/thresholds.parquet",
     log:
         "logs/compute_thresholds/trial{trial}_level{level}_{layer}.log",
+    benchmark:
+        "results/benchmarks/compute_thresholds/trial{trial}_level{level}_{layer}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     resources:
@@ -85,6 +91,8 @@ rule tally_iou:
         units="results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
     log:
         "logs/tally_iou/trial{trial}_level{level}_{layer}.log",
+    benchmark:
+        "results/benchmarks/tally_iou/trial{trial}_level{level}_{layer}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     resources:

@@ -9,6 +9,8 @@ rule download_broden:
         probe=directory("resources/broden/{name}"),
     log:
         "logs/download_broden/{name}.log",
+    benchmark:
+        "results/benchmarks/download_broden/{name}.tsv"
     wildcard_constraints:
         name="broden1_224|broden1_227",
     localrule: True
@@ -26,6 +28,8 @@ rule prepare_cifar10:
         images=directory("resources/cifar10/images"),
     log:
         "logs/prepare_cifar10/cifar10.log",
+    benchmark:
+        "results/benchmarks/prepare_cifar10/cifar10.tsv"
     localrule: True
     conda:
         "../../envs/prunedissect.yaml"
@@ -43,6 +47,8 @@ rule resize_probe:
         probe=directory("resources/probe_resized/{size}"),
     log:
         "logs/resize_probe/{size}.log",
+    benchmark:
+        "results/benchmarks/resize_probe/{size}.tsv"
     wildcard_constraints:
         size=r"\d+",
     conda:

@@ -15,6 +15,8 @@ rule plot_accuracy:
         pdf="results/figures/fig1_accuracy.pdf",
     log:
         "logs/plot_accuracy/fig1_accuracy.log",
+    benchmark:
+        "results/benchmarks/plot_accuracy/fig1_accuracy.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     params:
@@ -36,6 +38,8 @@ rule plot_interpretability:
         pdf="results/figures/fig2_interpretability.pdf",
     log:
         "logs/plot_interpretability/fig2_interpretability.log",
+    benchmark:
+        "results/benchmarks/plot_interpretability/fig2_interpretability.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     params:
@@ -57,6 +61,8 @@ rule plot_categories:
         pdf="results/figures/fig3_categories.pdf",
     log:
         "logs/plot_categories/fig3_categories.log",
+    benchmark:
+        "results/benchmarks/plot_categories/fig3_categories.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     params:
@@ -79,6 +85,8 @@ rule plot_consistency:
         pdf="results/figures/fig4_consistency.pdf",
     log:
         "logs/plot_consistency/fig4_consistency.log",
+    benchmark:
+        "results/benchmarks/plot_consistency/fig4_consistency.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     params:
@@ -102,6 +110,8 @@ rule plot_overview:
         pdf="results/figures/fig5_overview.pdf",
     log:
         "logs/plot_overview/fig5_overview.log",
+    benchmark:
+        "results/benchmarks/plot_overview/fig5_overview.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     params:

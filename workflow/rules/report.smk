@@ -34,6 +34,8 @@ rule unit_report:
         ),
     log:
         f"logs/unit_report/trial{REPORT_TRIAL}.log",
+    benchmark:
+        f"results/benchmarks/unit_report/trial{REPORT_TRIAL}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     params:

@@ -17,6 +17,8 @@ rule gather_accuracy:
         "results/tables/accuracy.parquet",
     log:
         "logs/gather_accuracy/accuracy.log",
+    benchmark:
+        "results/benchmarks/gather_accuracy/accuracy.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     script:
@@ -36,6 +38,8 @@ rule gather_units:
         "results/tables/units.parquet",
     log:
         "logs/gather_units/units.log",
+    benchmark:
+        "results/benchmarks/gather_units/units.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     script:
@@ -55,6 +59,8 @@ rule summarise:
         "results/tables/summary.parquet",
     log:
         "logs/summarise/summary.log",
+    benchmark:
+        "results/benchmarks/summarise/summary.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     script:
@@ -68,6 +74,8 @@ rule consistency:
         "results/tables/consistency.parquet",
     log:
         "logs/consistency/consistency.log",
+    benchmark:
+        "results/benchmarks/consistency/consistency.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     script:

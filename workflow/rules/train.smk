@@ -18,6 +18,8 @@ rule train_dense:
         rewind="results/train/trial{trial}/level0/rewind.pt",
     log:
         "logs/train_dense/trial{trial}.log",
+    benchmark:
+        "results/benchmarks/train_dense/trial{trial}.tsv"
     # the pruning chains are the critical path: never let analysis jobs hold them up
     priority: 10
     conda:
@@ -54,6 +56,8 @@ rule train_pruned:
         metrics="results/train/trial{trial}/level{level}/metrics.json",
     log:
         "logs/train_pruned/trial{trial}_level{level}.log",
+    benchmark:
+        "results/benchmarks/train_pruned/trial{trial}_level{level}.tsv"
     wildcard_constraints:
         level="[1-9][0-9]*",
     # the pruning chains are the critical path: never let analysis jobs hold them up

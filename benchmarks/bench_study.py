@@ -1,0 +1,130 @@
+"""Time a whole study and say where its wall time goes.
+
+    python benchmarks/bench_study.py                           # the default study, in a scratch dir
+    python benchmarks/bench_study.py --configfile .test/config/config.yaml --cores 2
+    python benchmarks/bench_study.py --summarise .             # an existing run, no new jobs
+
+Running mode copies the config's folder into a fresh working directory (the chosen file becomes
+its config/config.yaml, as the workflow expects), runs ``snakemake --cores N`` there with the
+repository's Snakefile, times it, then summarises. Summarise mode reads
+the per-job ``results/benchmarks/<rule>/*.tsv`` files that every rule's ``benchmark:`` writes
+(Snakemake's columns: ``s`` wall seconds, ``max_rss`` MB, ``cpu_time`` seconds), so it also works
+on a cluster run's working directory.
+
+Prints: wall time, job-seconds and CPU-seconds per rule, each trial's training chain (the
+critical path: level n waits for level n-1), and how busy the cores were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_RULES = ("train_dense", "train_pruned")
+
+
+def read_benchmarks(workdir: Path) -> pd.DataFrame:
+    """One row per finished job: rule, job (file stem), trial (or -1), s, cpu_time, max_rss, end."""
+    rows = []
+    for path in sorted((workdir / "results" / "benchmarks").glob("*/*.tsv")):
+        record = pd.read_csv(path, sep="\t", na_values=["NA", "-"]).iloc[-1]
+        trial = re.search(r"trial(\d+)", path.stem)
+        rows.append(
+            {
+                "rule": path.parent.name,
+                "job": path.stem,
+                "trial": int(trial.group(1)) if trial else -1,
+                "s": float(record["s"]),
+                "cpu_time": float(record.get("cpu_time", float("nan"))),
+                "max_rss": float(record.get("max_rss", float("nan"))),
+                "end": path.stat().st_mtime,
+            }
+        )
+    if not rows:
+        raise SystemExit(
+            f"no benchmark files under {workdir / 'results/benchmarks'}: "
+            "run the study first (or point --summarise at its working directory)"
+        )
+    return pd.DataFrame(rows)
+
+
+def summarise(jobs: pd.DataFrame, wall: float | None, cores: int) -> str:
+    """The report as text: per rule, per training chain, and core utilisation."""
+    if wall is None:  # an existing run: span of the job files (first start to last end)
+        wall = float((jobs.end).max() - (jobs.end - jobs.s).min())
+        wall_note = "span of job files"
+    else:
+        wall_note = "measured"
+    lines = [f"wall {wall:8.1f} s ({wall / 60:.1f} min, {wall_note}); {len(jobs)} jobs; {cores} cores"]
+    per_rule = (
+        jobs.groupby("rule")
+        .agg(jobs=("s", "size"), job_s=("s", "sum"), mean_s=("s", "mean"),
+             cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
+        .sort_values("job_s", ascending=False)
+    )
+    per_rule["share"] = per_rule.job_s / per_rule.job_s.sum()
+    lines += ["", per_rule.to_string(float_format=lambda x: f"{x:.1f}")]
+    training = jobs[jobs.rule.isin(TRAIN_RULES)]
+    if not training.empty:
+        chains = training.groupby("trial").s.agg(["size", "sum"])
+        lines += ["", "training chain per trial (levels run one after another):"]
+        lines += [f"  trial {t}: {int(r['size'])} levels, {r['sum']:.1f} s" for t, r in chains.iterrows()]
+        longest = chains["sum"].max()
+        lines.append(
+            f"  longest chain {longest:.1f} s = {longest / wall:.0%} of wall; "
+            f"the remaining {wall - longest:.1f} s are data, analysis after the last level, and scheduling"
+        )
+    busy = jobs.s.sum() / (wall * cores)
+    lines += ["", f"job-seconds {jobs.s.sum():.1f}; CPU-seconds {jobs.cpu_time.sum():.1f}; "
+              f"cores busy {busy:.0%} of wall x cores"]
+    return "\n".join(lines)
+
+
+def run_study(workdir: Path, configfile: Path, cores: int) -> float:
+    """Run the study into ``workdir`` and return its wall seconds (stops on failure)."""
+    shutil.copytree(configfile.parent, workdir / "config", dirs_exist_ok=True)
+    shutil.copyfile(configfile, workdir / "config" / "config.yaml")
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir), "--cores", str(cores),
+    ]
+    print("running:", " ".join(command), flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"the study failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--configfile", type=Path, default=REPO / "config" / "config.yaml")
+    parser.add_argument("--cores", type=int, default=os.cpu_count())
+    parser.add_argument("--workdir", type=Path, help="where to run (default: a scratch dir, removed)")
+    parser.add_argument("--summarise", type=Path, metavar="WORKDIR",
+                        help="only summarise the benchmark files of an existing run")
+    args = parser.parse_args()
+    if args.summarise:
+        print(summarise(read_benchmarks(args.summarise), None, args.cores))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench_study_") as scratch:
+        workdir = args.workdir or Path(scratch)
+        wall = run_study(workdir, args.configfile.resolve(), args.cores)
+        print(summarise(read_benchmarks(workdir), wall, args.cores))
+
+
+if __name__ == "__main__":
+    main()
