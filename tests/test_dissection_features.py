@@ -179,3 +179,16 @@ def test_a_red_detector_is_labelled_red_with_iou_one(tmp_path):
     thresholds = pd.read_parquet(tmp_path / "out/conv1/thresholds.parquet")
     assert thresholds["unit"].tolist() == [0, 1]
     assert np.load(tmp_path / "out/conv1/activations.npy").shape == (6, 2, 8, 8)
+
+
+def test_threshold_and_tally_imports_leave_torchvision_unloaded():
+    # the threshold and tally jobs import these; torchvision would add ~1.5 s to each of them
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import prunedissect.dissection, prunedissect.devices, prunedissect.tables; "
+        "print('torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -7,8 +7,13 @@ normalised exactly like the images it was trained on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from torchvision import transforms as T
+if TYPE_CHECKING:
+    from torchvision.transforms import Compose
+
+# torchvision is imported inside the functions: importing it costs ~1.5 s, and the threshold and
+# tally jobs import prunedissect.dissection (hence this module) without ever building a pipeline.
 
 
 def make_transform(
@@ -19,7 +24,7 @@ def make_transform(
     train: bool = False,
     augment: bool = True,
     large: bool | None = None,
-) -> T.Compose:
+) -> Compose:
     """Return the torchvision pipeline from a PIL image to a normalised float tensor.
 
     ``large`` picks ImageNet-style geometry (random-resized crop for training, resize to 8/7 of
@@ -27,6 +32,8 @@ def make_transform(
     Small inputs (CIFAR, the concept world) train with a padded random crop and a horizontal flip
     and evaluate at their own size.
     """
+    from torchvision import transforms as T
+
     if large is None:
         large = image_size >= 128
     normalise = [T.ToTensor(), T.Normalize(list(mean), list(std))]
@@ -49,11 +56,13 @@ def make_transform(
 
 def make_probe_transform(
     *, image_size: int | None, mean: Sequence[float], std: Sequence[float]
-) -> T.Compose:
+) -> Compose:
     """Pipeline for dissection probe images: the whole image, no crop, no augmentation.
 
     NetDissect feeds each probe image whole so that activation maps align with the image's
     segmentation; ``image_size`` (when given) resizes the image to a square of that side first.
     """
+    from torchvision import transforms as T
+
     geometry = [] if image_size is None else [T.Resize((image_size, image_size))]
     return T.Compose(geometry + [T.ToTensor(), T.Normalize(list(mean), list(std))])
