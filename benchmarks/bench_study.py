@@ -61,11 +61,13 @@ def read_benchmarks(workdir: Path) -> pd.DataFrame:
 def summarise(jobs: pd.DataFrame, wall: float | None, cores: int) -> str:
     """The report as text: per rule, per training chain, and core utilisation."""
     if wall is None:  # an existing run: span of the job files (first start to last end)
-        wall = float((jobs.end).max() - (jobs.end - jobs.s).min())
+        wall = float(jobs.end.max() - (jobs.end - jobs.s).min())
         wall_note = "span of job files"
     else:
         wall_note = "measured"
-    lines = [f"wall {wall:8.1f} s ({wall / 60:.1f} min, {wall_note}); {len(jobs)} jobs; {cores} cores"]
+    lines = [
+        f"wall {wall:8.1f} s ({wall / 60:.1f} min, {wall_note}); {len(jobs)} jobs; {cores} cores"
+    ]
     per_rule = (
         jobs.groupby("rule")
         .agg(jobs=("s", "size"), job_s=("s", "sum"), mean_s=("s", "mean"),
@@ -78,11 +80,15 @@ def summarise(jobs: pd.DataFrame, wall: float | None, cores: int) -> str:
     if not training.empty:
         chains = training.groupby("trial").s.agg(["size", "sum"])
         lines += ["", "training chain per trial (levels run one after another):"]
-        lines += [f"  trial {t}: {int(r['size'])} levels, {r['sum']:.1f} s" for t, r in chains.iterrows()]
+        lines += [
+            f"  trial {trial}: {int(chain['size'])} levels, {chain['sum']:.1f} s"
+            for trial, chain in chains.iterrows()
+        ]
         longest = chains["sum"].max()
         lines.append(
             f"  longest chain {longest:.1f} s = {longest / wall:.0%} of wall; "
-            f"the remaining {wall - longest:.1f} s are data, analysis after the last level, and scheduling"
+            f"the remaining {wall - longest:.1f} s are data, analysis after the last level, "
+            "and scheduling"
         )
     busy = jobs.s.sum() / (wall * cores)
     lines += ["", f"job-seconds {jobs.s.sum():.1f}; CPU-seconds {jobs.cpu_time.sum():.1f}; "
@@ -92,6 +98,11 @@ def summarise(jobs: pd.DataFrame, wall: float | None, cores: int) -> str:
 
 def run_study(workdir: Path, configfile: Path, cores: int) -> float:
     """Run the study into ``workdir`` and return its wall seconds (stops on failure)."""
+    if (workdir / "results").exists():
+        # Snakemake would skip the finished jobs and the timing would mean nothing
+        raise SystemExit(
+            f"{workdir} already holds results/: give a fresh --workdir, or --summarise {workdir}"
+        )
     shutil.copytree(configfile.parent, workdir / "config", dirs_exist_ok=True)
     shutil.copyfile(configfile, workdir / "config" / "config.yaml")
     command = [
@@ -113,7 +124,9 @@ def main() -> None:
     )
     parser.add_argument("--configfile", type=Path, default=REPO / "config" / "config.yaml")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
-    parser.add_argument("--workdir", type=Path, help="where to run (default: a scratch dir, removed)")
+    parser.add_argument(
+        "--workdir", type=Path, help="a fresh directory to run in (default: a scratch dir, removed)"
+    )
     parser.add_argument("--summarise", type=Path, metavar="WORKDIR",
                         help="only summarise the benchmark files of an existing run")
     args = parser.parse_args()

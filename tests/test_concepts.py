@@ -321,7 +321,8 @@ def test_snakemake_rule_writes_the_same_files_as_the_library(tmp_path):
         "2",
         "generate_concepts",
     )
-    assert "wrote 6 probe images" in (workdir / "logs" / "generate_concepts" / "concepts.log").read_text()
+    log = workdir / "logs" / "generate_concepts" / "concepts.log"
+    assert "wrote 6 probe images" in log.read_text()
     probe, images = _generate(
         tmp_path / "library",
         seed=5,

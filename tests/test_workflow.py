@@ -88,19 +88,23 @@ def test_every_rule_wrote_its_log(test_study):
 
 def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_study):
     # one Snakemake benchmark record per job: its log's twin under results/benchmarks
-    logs = sorted(p.relative_to(test_study / "logs").with_suffix(".tsv") for p in (test_study / "logs").rglob("*.log"))
-    benchmarks = sorted(p.relative_to(test_study / "results/benchmarks") for p in (test_study / "results/benchmarks").rglob("*.tsv"))
-    assert benchmarks == logs
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks/bench_study.py"), "--summarise", str(test_study), "--cores", "2"],
-        capture_output=True, text=True, check=True,
+    logs, records = test_study / "logs", test_study / "results/benchmarks"
+    assert sorted(p.relative_to(records) for p in records.rglob("*.tsv")) == sorted(
+        p.relative_to(logs).with_suffix(".tsv") for p in logs.rglob("*.log")
     )
-    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line.strip()}
+    script = REPO / "benchmarks/bench_study.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--summarise", str(test_study), "--cores", "2"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    lines = proc.stdout.splitlines()
+    # per-rule table rows: rule, jobs, ...
+    jobs = {row[0]: row[1] for row in map(str.split, lines) if len(row) > 1}
     # .test: 2 trials x 3 levels, layer3 dissected at every level -> 6 of each analysis job
-    assert rows["train_dense"][0] == "2" and rows["train_pruned"][0] == "4"
-    assert rows["extract_activations"][0] == rows["tally_iou"][0] == "6"
-    chains = [line for line in proc.stdout.splitlines() if line.strip().startswith("trial ")]
-    assert [line.split(":")[1].split(",")[0].strip() for line in chains] == ["3 levels", "3 levels"]
+    assert jobs["train_dense"] == "2" and jobs["train_pruned"] == "4"
+    assert jobs["extract_activations"] == jobs["tally_iou"] == "6"
+    chains = [line.split(":")[1].split(",")[0].strip() for line in lines if line.startswith("  trial ")]
+    assert chains == ["3 levels", "3 levels"]
 
 
 def test_one_level_analysis_reruns_without_training(test_study):
