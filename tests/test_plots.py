@@ -115,12 +115,24 @@ def test_interpretability_and_consistency_panels(frames):
     np.testing.assert_allclose(_lines(same)[1].get_ydata(), expected["same_concept"] * 100)
 
 
-def test_categories_figure_shows_one_trial_per_category(frames):
+def test_categories_figure_stacks_every_category(frames):
     fig = plots.plot_categories(frames["summary"], trial=1)
     (ax,) = fig.axes
-    assert len(_lines(ax)) == len(CATEGORIES)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(CATEGORIES)
+    bands = ax.collections
+    assert len(bands) == len(CATEGORIES)  # one band per category, none hidden under another
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(CATEGORIES)[::-1]
     assert "trial 1" in ax.get_title()
+    # the top edge of the last band is the total of distinct concepts over the categories
+    per_level = (
+        frames["summary"]
+        .query("trial == 1 and category != 'all'")
+        .groupby("density")["unique_concepts"]
+        .sum()
+    )
+    top = bands[-1].get_paths()[0].vertices
+    for density, total in per_level.items():
+        at = top[np.isclose(top[:, 0], density * 100)]
+        assert at[:, 1].max() == pytest.approx(total)
     with pytest.raises(plots.PlotError, match=r"trial 7 is not in the table \(has \[0, 1\]\)"):
         plots.plot_categories(frames["summary"], trial=7)
 

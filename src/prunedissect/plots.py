@@ -153,7 +153,12 @@ def plot_interpretability(summary: pd.DataFrame) -> Figure:
 
 
 def plot_categories(summary: pd.DataFrame, *, trial: int) -> Figure:
-    """Figure 3: distinct concepts per Broden category against density, for one trial."""
+    """Figure 3: distinct concepts per Broden category against density, for one trial.
+
+    Stacked areas, one panel per layer: each band's thickness is one category's count and the
+    top edge the total, so a category at zero is a missing band, never a line hidden under
+    another one. Every category of the table keeps its colour and legend entry.
+    """
     _require(
         summary,
         ["trial", "density", "layer", "category", "unique_concepts"],
@@ -170,20 +175,38 @@ def plot_categories(summary: pd.DataFrame, *, trial: int) -> Figure:
     palette = sns.color_palette("colorblind", len(categories))
     layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
-        fig, axes = _figure(len(layers), 1)
-        for row, layer in enumerate(layers):
-            ax = axes[row, 0]
-            _lines(
-                ax, data[data["layer"] == layer], "unique_concepts", "category", categories, palette
+        fig, axes = _figure(1, len(layers))
+        for column, layer in enumerate(layers):
+            ax = axes[0, column]
+            counts = (
+                data[data["layer"] == layer]
+                .pivot_table(
+                    index="percent", columns="category", values="unique_concepts", aggfunc="sum"
+                )
+                .reindex(columns=categories, fill_value=0)
+                .fillna(0)
+                .sort_index(ascending=False)
             )
-            ax.set_ylabel("distinct concepts")
+            ax.stackplot(
+                counts.index.to_numpy(),
+                counts.to_numpy().T,
+                labels=categories,
+                colors=palette,
+                alpha=0.9,
+                linewidth=0.4,
+                edgecolor="white",
+            )
+            _density_axis(ax, counts.index)
+            ax.set_ylabel("distinct concepts (stacked by category)")
             ax.set_ylim(bottom=0)
             ax.set_title(
                 _layer_title(f"Concepts by category, trial {trial}", layer, len(layers) > 1)
             )
-            _tidy_legend(ax, keep=(row == 0), title="category")
-            if row == 0:
-                sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles[::-1], labels[::-1], title="category", loc="outside right upper",
+            frameon=False,
+        )  # fmt: skip
     return fig
 
 
