@@ -27,6 +27,13 @@ raise_for(schema_errors(config, _schema))
 validate(config, SCHEMA, set_default=True)
 raise_for(semantic_errors(config))
 
+# Pin the CPU kernels of every job (prunedissect.reproducibility): jobs inherit this process's
+# environment, under Slurm too (each job parses this file again), and the pin overrides whatever
+# the caller's environment held, so a run is byte-identical on any x86-64 host.
+from prunedissect.reproducibility import cpu_environment
+
+os.environ.update(cpu_environment(**config["cpu"]))
+
 
 wildcard_constraints:
     trial=r"\d+",
@@ -98,7 +105,8 @@ FIGURES = [
 
 
 def final_outputs():
-    """Everything `snakemake` builds by default: tables, figures (PNG + PDF), per-unit report."""
+    """Everything `snakemake` builds by default: tables, figures (PNG + PDF), per-unit report,
+    the summary of what the study shows."""
     return [
         *expand(
             "results/tables/{name}.parquet",
@@ -106,6 +114,7 @@ def final_outputs():
         ),
         *expand("results/figures/{fig}.{ext}", fig=FIGURES, ext=["png", "pdf"]),
         f"results/report/units_trial{config['report']['trial']}.html",
+        "results/report/summary.md",
     ]
 
 

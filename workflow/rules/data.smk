@@ -15,5 +15,6 @@ rule generate_concepts:
     params:
         concepts=config["dataset"]["concepts"],
         image_size=config["dataset"]["image_size"],
+        cpu=config["cpu"],
     script:
         "../scripts/generate_concepts.py"

@@ -49,6 +49,7 @@ rule extract_activations:
         std=config["dataset"]["std"],
         batch_size=config["dissection"]["batch_size"],
         device=config["device"],
+        cpu=config["cpu"],
     script:
         "../scripts/extract_activations.py"
 

@@ -35,6 +35,8 @@ rule train_dense:
         data={key: config["dataset"][key] for key in ("image_size", "mean", "std")},
         training=config["training"],
         pruning={key: config["pruning"][key] for key in ("rewind", "exclude")},
+        # the pinned kernels and thread count shape the trained bytes (README: Reproducibility)
+        cpu=config["cpu"],
     script:
         "../scripts/train_level.py"
 
@@ -78,5 +80,6 @@ rule train_pruned:
             key: config["pruning"][key]
             for key in ("fraction", "strategy", "rewind", "finetune", "exclude")
         },
+        cpu=config["cpu"],
     script:
         "../scripts/train_level.py"

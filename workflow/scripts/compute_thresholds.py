@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from prunedissect.logs import log_to_file
+from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import (
     DissectionSettings,
@@ -16,7 +17,8 @@ from prunedissect.dissection import (
 log = log_to_file(snakemake.log[0], name="compute_thresholds")  # noqa: F821
 
 params = snakemake.params  # noqa: F821
-torch.set_num_threads(snakemake.threads)  # noqa: F821
+torch.set_num_threads(job_threads(snakemake.threads))  # noqa: F821
+log.info(kernel_report())
 settings = DissectionSettings(quantile=params.quantile, threshold_on=params.threshold_on)
 size = None
 if snakemake.input.labels:  # noqa: F821

@@ -4,6 +4,7 @@
 import torch
 
 from prunedissect.logs import log_to_file
+from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.data.broden import Broden
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import build_model, extract_activations, load_state_dict, probe_loader
@@ -11,7 +12,8 @@ from prunedissect.dissection import build_model, extract_activations, load_state
 log = log_to_file(snakemake.log[0], name="extract_activations")  # noqa: F821
 
 params = snakemake.params  # noqa: F821
-torch.set_num_threads(snakemake.threads)  # noqa: F821
+torch.set_num_threads(job_threads(snakemake.threads))  # noqa: F821
+log.info(kernel_report())
 device = resolve_device(params.device)
 # The number of classes is read from the checkpoint itself (its fc layer), the one source
 # that cannot disagree with the weights being loaded.

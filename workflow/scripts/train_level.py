@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from prunedissect.logs import log_to_file
+from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.devices import resolve_device
 from prunedissect.training import (
     LevelJob,
@@ -24,7 +25,7 @@ log = log_to_file(snakemake.log[0], name="train_level", append=True)  # noqa: F8
 
 sm = snakemake  # noqa: F821
 level = int(sm.wildcards.get("level", 0))
-torch.set_num_threads(sm.threads)
+torch.set_num_threads(job_threads(sm.threads))
 params = sm.params
 job = LevelJob(
     trial=int(sm.wildcards.trial),
@@ -51,5 +52,5 @@ if level > 0:
         model=Path(sm.input.model), mask=Path(sm.input.mask), rewind=Path(sm.input.rewind)
     )
 device = resolve_device(sm.config["device"])
-log.info("device %s, %d thread(s)", device, torch.get_num_threads())
+log.info("device %s; %s", device, kernel_report())
 run_level(job, outputs=outputs, previous=previous, device=device, logger=log)
