@@ -44,3 +44,24 @@ rule unit_report:
         top_images=config["report"]["top_images"],
     script:
         "../scripts/unit_report.py"
+
+
+rule overview:
+    input:
+        accuracy=rules.gather_accuracy.output[0],
+        summary=rules.summarise.output[0],
+        consistency=rules.consistency.output[0],
+    output:
+        report(
+            "results/report/summary.md",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+    log:
+        "logs/overview/summary.log",
+    benchmark:
+        "results/benchmarks/overview/summary.tsv"
+    conda:
+        "../../envs/prunedissect.yaml"
+    script:
+        "../scripts/overview.py"

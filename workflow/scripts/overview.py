@@ -1,0 +1,18 @@
+"""Rule overview: the study tables -> results/report/summary.md (the numbers the README quotes)."""
+
+
+from pathlib import Path
+
+from prunedissect import tables
+from prunedissect.logs import log_to_file
+from prunedissect.overview import overview_markdown
+
+log = log_to_file(snakemake.log[0], name="overview")  # noqa: F821
+
+frames = {
+    name: tables.read_table(path, table=name)
+    for name, path in snakemake.input.items()  # noqa: F821
+}
+text = overview_markdown(frames["accuracy"], frames["summary"], frames["consistency"])
+Path(snakemake.output[0]).write_text(text)  # noqa: F821
+log.info("wrote %s", snakemake.output[0])  # noqa: F821
