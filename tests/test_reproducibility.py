@@ -67,14 +67,17 @@ def test_a_malformed_digest_file_is_named_with_its_line(tmp_path):
         digests.read_digests(bad)
 
 
-def _train_level0(workdir, *extra, env=None) -> str:
+def _train_level0(workdir, *, pin: bool = True, env=None) -> str:
     """Train .test level 0 of trial 0 in ``workdir`` through snakemake; sha256 of model.pt."""
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / ".test" / "config", workdir / "config")
+    if not pin:
+        with open(workdir / "config" / "config.yaml", "a") as handle:
+            handle.write("\ncpu:\n  pin_kernels: false\n")
     target = "results/train/trial0/level0/model.pt"
     run_snakemake(
         "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1",
-        *extra, target, env=env,
+        target, env=env,
     )  # fmt: skip
     return hashlib.sha256((workdir / target).read_bytes()).hexdigest()
 
@@ -86,7 +89,5 @@ def test_the_pin_cannot_be_undone_from_the_callers_environment(tmp_path):
     assert _train_level0(tmp_path / "hostile", env=hostile) == pinned
     # the control: without the pin the same hostile environment changes the trained bytes,
     # so the equality above is the pin's doing
-    unpinned = _train_level0(
-        tmp_path / "unpinned", "--config", "cpu={pin_kernels: false}", env=hostile
-    )
+    unpinned = _train_level0(tmp_path / "unpinned", pin=False, env=hostile)
     assert unpinned != pinned
