@@ -179,31 +179,41 @@ def _numbers() -> dict[str, int]:
     return {label.name: label.number for label in concept_labels()}
 
 
-def test_every_training_image_shows_its_key_object_in_its_key_colour():
+def test_every_training_image_shows_its_key_object_with_its_class_attribute():
     numbers = _numbers()
-    for class_index, (shape, colour) in enumerate(CLASSES):
-        main_part = next(
-            p for p in SHAPE_PARTS[shape] if (shape, p) not in concepts.FIXED_PART_COLOURS
-        )
+    for class_index, key in enumerate(CLASSES):
         for index in range(15):
             rendered = training_image(
                 seed=0, split="train", class_index=class_index, index=index, image_size=32
             )
             top = {name: layers[0] for name, layers in rendered.pixel.items()}
-            key = (top["object"] == numbers[shape]) & (
-                top["part"] == numbers[f"{shape}-{main_part}"]
-            )
-            assert (key & (top["color"] == numbers[colour])).sum() >= 20
+            on_key = top["object"] == numbers[key.shape]
+            assert on_key.sum() >= 20, (key.name, index)
+            if key.category == "scene":
+                assert rendered.scene == numbers[key.value], (key.name, index)
+            else:
+                # colour, material or texture: on a good share of the key object's pixels
+                assert (on_key & (top[key.category] == numbers[key.value])).sum() >= 15
             # distractors never carry a key shape
-            others = set(np.unique(rendered.pixel["object"]).tolist()) - {0, numbers[shape]}
+            others = set(np.unique(rendered.pixel["object"]).tolist()) - {0, numbers[key.shape]}
             assert not others & {numbers[s] for s in concepts.KEY_SHAPES}
 
 
-def test_neither_shape_nor_colour_alone_names_the_class():
-    shapes = [shape for shape, _ in CLASSES]
-    colours = [colour for _, colour in CLASSES]
-    assert len(set(CLASSES)) == len(CLASSES) == 10
-    assert all(shapes.count(s) == 2 for s in shapes) and all(colours.count(c) == 2 for c in colours)
+def test_no_single_attribute_names_the_class():
+    names = class_names()
+    assert len(set(names)) == len(CLASSES) == 10
+    shapes = [key.shape for key in CLASSES]
+    attributes = [(key.category, key.value) for key in CLASSES]
+    # every shape serves two classes, every colour and scene two shapes (materials belong to
+    # one key shape, but distractors of any shape are glass and metal too)
+    assert all(shapes.count(s) == 2 for s in shapes)
+    assert all(attributes.count(a) == 2 for a in attributes if a[0] in ("color", "scene"))
+    # the twins of a shape differ in one attribute of one category, never the shape's own
+    for shape in set(shapes):
+        twins = [key for key in CLASSES if key.shape == shape]
+        assert twins[0].category == twins[1].category != "object"
+        assert twins[0].value != twins[1].value
+    assert {key.category for key in CLASSES} >= {"color", "material", "scene"}
 
 
 def test_colour_statistics_alone_do_not_separate_the_classes():

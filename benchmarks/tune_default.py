@@ -1,0 +1,103 @@
+"""Train one trial's dense network on the concept world and dissect it: the tuning measurement.
+
+What the default study's world and training were chosen by (README, "The concept world"):
+top-1 of the dense level 0, its interpretable units, distinct concepts and categories over the
+dissected layers, and the share of the most common concept. Runs outside the workflow, in a
+scratch directory, with the kernels pinned as in the workflow.
+
+    .venv/bin/python benchmarks/tune_default.py --trial 0 --width 16 --training '{"epochs": 9}'
+"""
+
+from __future__ import annotations
+
+import os
+
+from prunedissect.reproducibility import cpu_environment
+
+os.environ.update(cpu_environment(pin_kernels=True, threads=1))
+
+import argparse  # noqa: E402 (the pin must precede numpy and torch)
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from prunedissect.data import concepts  # noqa: E402
+from prunedissect.data.broden import Broden  # noqa: E402
+from prunedissect.dissection import build_model, dissect_model, load_state_dict  # noqa: E402
+from prunedissect.training import (  # noqa: E402
+    LevelJob,
+    LevelOutputs,
+    PruningConfig,
+    TrainingConfig,
+    run_level,
+)
+
+DEFAULT_TRAINING = dict(
+    epochs=9, batch_size=64, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine",
+    warmup_epochs=0, augment=True,
+)  # fmt: skip
+NORMALISE = dict(mean=(0.5,) * 3, std=(0.25,) * 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, help="reused for the data if it holds it")
+    parser.add_argument("--trial", type=int, default=0)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--train-per-class", type=int, default=300)
+    parser.add_argument("--training", default="{}", help="JSON overrides of training keys")
+    parser.add_argument("--layers", default="layer1,layer2,layer3")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    log = logging.getLogger("tune")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="prunedissect-tune-"))
+    data = workdir / "data"
+    if not (data / "images").exists():
+        concepts.generate_concept_dataset(
+            probe_dir=data / "probe", images_dir=data / "images", seed=0, image_size=32,
+            train_per_class=args.train_per_class, val_per_class=100, probe_images=1000,
+            workers=2,
+        )  # fmt: skip
+    out = workdir / f"trial{args.trial}-{time.strftime('%H%M%S')}"
+    out.mkdir(parents=True)
+    job = LevelJob(
+        trial=args.trial, level=0, seed=args.trial, arch="resnet20",
+        model_kwargs={"width": args.width}, images=data / "images", image_size=32,
+        training=TrainingConfig.from_config({**DEFAULT_TRAINING, **json.loads(args.training)}),
+        pruning=PruningConfig(rewind_unit="epoch", rewind_step=1), **NORMALISE,
+    )  # fmt: skip
+    files = LevelOutputs(
+        model=out / "model.pt", mask=out / "mask.npz", metrics=out / "metrics.json",
+        rewind=out / "rewind.pt",
+    )  # fmt: skip
+    metrics = run_level(job, outputs=files, previous=None, device="cpu", logger=log)
+    model = build_model(
+        "resnet20", load_state_dict(files.model), model_kwargs={"width": args.width}
+    )
+    layers = args.layers.split(",")
+    results = dissect_model(
+        model, Broden(data / "probe"), layers=layers, out_dir=out / "dissect", image_size=32,
+        logger=log, **NORMALISE,
+    )  # fmt: skip
+    units = pd.concat([r.units.assign(layer=name) for name, r in results.items()])
+    found = units[units["interpretable"]]
+    counts = found["concept"].value_counts()
+    print(f"top-1 {metrics['top1']:.3f}, loss {metrics['loss']:.3f}, {metrics['wall_time_s']:.0f} s")
+    for layer in layers:
+        here = found[found["layer"] == layer]
+        print(f"  {layer}: {len(here)} of {(units['layer'] == layer).sum()} interpretable, "
+              f"{here['concept'].nunique()} concepts, {dict(here['category'].value_counts())}")  # fmt: skip
+    share = counts.iloc[0] / len(found) if len(found) else 0.0
+    print(f"  all: {len(found)} interpretable, {found['concept'].nunique()} concepts, "
+          f"{found['category'].nunique()} categories, most common "
+          f"{counts.index[0] if len(counts) else None} ({share:.0%})")  # fmt: skip
+    print(f"  concepts: {dict(counts)}")
+
+
+if __name__ == "__main__":
+    main()
