@@ -20,6 +20,7 @@ from PIL import Image
 
 from prunedissect.models import get_model
 from prunedissect.pruning import Mask, prune_global_magnitude
+from prunedissect.torchfiles import save_torch
 from prunedissect.training import (
     InMemoryImages,
     LevelJob,
@@ -398,7 +399,7 @@ def test_a_stale_checkpoint_from_other_settings_is_ignored(images, tmp_path):
     job = small_job(images)
     out = outputs_in(tmp_path / "stale", 0)
     out.model.parent.mkdir(parents=True)
-    torch.save({"fingerprint": "something else", "iteration": 12}, out.resume)
+    save_torch({"fingerprint": "something else", "iteration": 12}, out.resume)
     records = []
     handler = logging.Handler()
     handler.emit = records.append
@@ -409,6 +410,41 @@ def test_a_stale_checkpoint_from_other_settings_is_ignored(images, tmp_path):
     fresh = outputs_in(tmp_path / "fresh", 0)
     run_level(job, outputs=fresh, previous=None, device="cpu", logger=logging.getLogger("t"))
     assert out.model.read_bytes() == fresh.model.read_bytes()
+
+
+def test_a_garbage_resume_point_is_moved_aside_and_the_level_restarts(images, tmp_path):
+    """Issue 13: garbage in resume.pt used to fail every retry inside torch.load."""
+    job = small_job(images)
+    out = outputs_in(tmp_path / "garbage", 0)
+    out.model.parent.mkdir(parents=True)
+    out.resume.write_bytes(b"this is not a torch checkpoint" * 10)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    log = logging.getLogger("garbage")
+    log.addHandler(handler)
+    run_level(job, outputs=out, previous=None, device="cpu", logger=log)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(out.resume) in warnings[0], warnings
+    assert "from its start" in warnings[0]
+    aside = list(out.model.parent.glob("resume.pt.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+    assert not out.resume.exists() and not out.resume.with_name("resume.prev.pt").exists()
+    fresh = outputs_in(tmp_path / "fresh", 0)
+    run_level(job, outputs=fresh, previous=None, device="cpu", logger=logging.getLogger("t"))
+    assert out.model.read_bytes() == fresh.model.read_bytes()
+
+
+def test_a_corrupt_input_checkpoint_is_named_before_training(images, tmp_path):
+    chain = run_chain(images, tmp_path / "chain", 0)
+    with open(chain[0].model, "r+b") as handle:
+        handle.truncate(100)
+    job = small_job(images, level=1)
+    previous = PreviousLevel(model=chain[0].model, mask=chain[0].mask, rewind=chain[0].rewind)
+    with pytest.raises(ValueError, match=f"{chain[0].model}: SHA-256 .* truncated"):
+        run_level(job, outputs=outputs_in(tmp_path / "l1", 1), previous=previous,
+                  device="cpu", logger=logging.getLogger("t"))  # fmt: skip
+    assert not (tmp_path / "l1").exists()
 
 
 def test_evaluate_counts_top1_and_top5(images):
