@@ -3,6 +3,7 @@
 
 import torch
 
+from prunedissect.checkpoints import verify
 from prunedissect.logs import log_to_file
 from prunedissect.data.broden import Broden
 from prunedissect.devices import resolve_device
@@ -15,6 +16,7 @@ torch.set_num_threads(snakemake.threads)  # noqa: F821
 device = resolve_device(params.device)
 # The number of classes is read from the checkpoint itself (its fc layer), the one source
 # that cannot disagree with the weights being loaded.
+verify(snakemake.input.model)  # noqa: F821
 model = build_model(
     params.arch,
     load_state_dict(snakemake.input.model),  # noqa: F821
