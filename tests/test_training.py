@@ -395,40 +395,29 @@ def test_a_killed_level_resumes_to_the_same_bytes(images, tmp_path):
     assert not (killed / "resume.pt").exists()
 
 
-def test_a_stale_checkpoint_from_other_settings_is_ignored(images, tmp_path):
+@pytest.mark.parametrize("kind", ["stale", "garbage"])
+def test_a_stale_or_garbage_resume_point_is_set_aside(kind, images, tmp_path):
     job = small_job(images)
-    out = outputs_in(tmp_path / "stale", 0)
+    out = outputs_in(tmp_path / kind, 0)
     out.model.parent.mkdir(parents=True)
-    save_torch({"fingerprint": "something else", "iteration": 12}, out.resume)
+    if kind == "stale":  # from a run with other settings
+        save_torch({"fingerprint": "something else", "iteration": 12}, out.resume)
+    else:  # issue 13: garbage used to fail every retry inside torch.load
+        out.resume.write_bytes(b"this is not a torch checkpoint" * 10)
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    log = logging.getLogger("stale")
-    log.addHandler(handler)
-    run_level(job, outputs=out, previous=None, device="cpu", logger=log)
-    assert any("ignoring" in r.getMessage() for r in records)
-    fresh = outputs_in(tmp_path / "fresh", 0)
-    run_level(job, outputs=fresh, previous=None, device="cpu", logger=logging.getLogger("t"))
-    assert out.model.read_bytes() == fresh.model.read_bytes()
-
-
-def test_a_garbage_resume_point_is_moved_aside_and_the_level_restarts(images, tmp_path):
-    """Issue 13: garbage in resume.pt used to fail every retry inside torch.load."""
-    job = small_job(images)
-    out = outputs_in(tmp_path / "garbage", 0)
-    out.model.parent.mkdir(parents=True)
-    out.resume.write_bytes(b"this is not a torch checkpoint" * 10)
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    log = logging.getLogger("garbage")
+    log = logging.getLogger(kind)
     log.addHandler(handler)
     run_level(job, outputs=out, previous=None, device="cpu", logger=log)
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and str(out.resume) in warnings[0], warnings
-    assert "from its start" in warnings[0]
-    aside = list(out.model.parent.glob("resume.pt.corrupt-*"))
-    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+    if kind == "stale":
+        assert "ignoring" in warnings[0]
+    else:
+        assert "from its start" in warnings[0]
+        aside = list(out.model.parent.glob("resume.pt.corrupt-*Z"))
+        assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
     assert not out.resume.exists() and not out.resume.with_name("resume.prev.pt").exists()
     fresh = outputs_in(tmp_path / "fresh", 0)
     run_level(job, outputs=fresh, previous=None, device="cpu", logger=logging.getLogger("t"))
