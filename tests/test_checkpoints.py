@@ -92,7 +92,8 @@ def test_verify_lists_every_broken_file_with_its_rerun_command(tmp_path, capsys)
         "results/dissect/trial0/level1/layer3/units.parquet",
         "results/train/trial0/level1/model.pt",
     ]
-    assert problems[1].action == "snakemake --cores all --force results/train/trial0/level1/model.pt"
+    rebuild = "snakemake --cores all --force results/train/trial0/level1/model.pt"
+    assert problems[1].action == rebuild
     assert cli.main(["verify", str(results)]) == 1
     out = capsys.readouterr().out
     assert "BROKEN results/train/trial0/level1/model.pt: SHA-256" in out

@@ -150,7 +150,8 @@ def test_a_missing_category_column_fails_the_dry_run(test_study, tmp_path):
     work = study_with_probe(tmp_path / "study", probe)
     proc = snakemake_in(work, "-n", "--cores", "1")
     assert proc.returncode != 0
-    assert "config key probe.path: category.csv lists category 'texture'" in proc.stderr + proc.stdout
+    expected = "config key probe.path: category.csv lists category 'texture'"
+    assert expected in proc.stderr + proc.stdout
 
 
 def test_after_a_kill_a_plain_rerun_finishes_and_a_second_run_gets_the_lock_message(

@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from prunedissect.logs import RESUMED_MARKER, THIS_ATTEMPT_MARKER
 from prunedissect.models import get_model
 from prunedissect.pruning import Mask, prune_global_magnitude
 from prunedissect.torchfiles import save_torch
@@ -342,16 +343,18 @@ def test_cpu_runs_are_byte_identical(images, tmp_path):
 # ---------------------------------------------------------------- resume after SIGKILL
 
 LEVEL_SCRIPT = textwrap.dedent("""
-    import logging, sys
+    import sys
     from pathlib import Path
     import torch
+    from prunedissect.logs import finish_attempts, log_to_file
     from prunedissect.training import (
         LevelJob, LevelOutputs, PruningConfig, TrainingConfig, run_level
     )
 
     torch.set_num_threads(1)
     images, out = Path(sys.argv[1]), Path(sys.argv[2])
-    logging.basicConfig(filename=out / "train.log", level=logging.INFO)
+    # as the workflow's train_level.py: a fresh log per attempt (Snakemake deletes the old one)
+    log = log_to_file(out / "train.log", name="t", attempts=out / "attempt.log")
     job = LevelJob(
         trial=0, level=0, seed=3, arch="resnet20", model_kwargs={"width": 4}, images=images,
         image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
@@ -360,7 +363,8 @@ LEVEL_SCRIPT = textwrap.dedent("""
     )
     outputs = LevelOutputs(model=out / "model.pt", mask=out / "mask.npz",
                            metrics=out / "metrics.json", rewind=out / "rewind.pt")
-    run_level(job, outputs=outputs, previous=None, device="cpu", logger=logging.getLogger("t"))
+    run_level(job, outputs=outputs, previous=None, device="cpu", logger=log)
+    finish_attempts(out / "attempt.log")
     """)
 
 
@@ -387,9 +391,17 @@ def test_a_killed_level_resumes_to_the_same_bytes(images, tmp_path):
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert not (killed / "model.pt").exists() and (killed / "resume.pt").exists()
 
+    killed_lines = (killed / "attempt.log").read_text().splitlines()
+    assert any("epoch 1/25" in line for line in killed_lines)
     assert start_level(script, images, killed).wait(timeout=300) == 0
     log = (killed / "train.log").read_text()
     assert "resuming from" in log and "at epoch 0" not in log
+    # the killed attempt's lines survive, under a marker, before this attempt's
+    lines = log.splitlines()
+    assert lines[0] == RESUMED_MARKER
+    assert lines[1 : len(killed_lines) + 1] == killed_lines
+    assert lines[len(killed_lines) + 1] == THIS_ATTEMPT_MARKER
+    assert not (killed / "attempt.log").exists()
     for name in ("model.pt", "mask.npz", "rewind.pt"):
         assert (killed / name).read_bytes() == (reference / name).read_bytes(), name
     assert not (killed / "resume.pt").exists()

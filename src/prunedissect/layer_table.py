@@ -90,10 +90,11 @@ def layer_errors(
         if entries is None:
             return []
     usable = spatial_layers(entries, image_size)
+    valid = [n for n, entry in entries.items() if not_spatial_reason(entry, image_size) is None]
     messages = []
     for name in layers:
         if name not in entries:
-            near = closest(name, [n for n in entries if not_spatial_reason(entries[n], image_size) is None])
+            near = closest(name, valid)
             messages.append(
                 f"got {name!r}, which is not a module of {arch}; closest valid names: "
                 f"{', '.join(near) or 'none'} (dissectable top-level modules: "

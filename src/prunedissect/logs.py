@@ -51,7 +51,8 @@ def log_to_file(
     :data:`RESUMED_MARKER` and :data:`THIS_ATTEMPT_MARKER`. The caller removes ``attempts`` once
     the job has succeeded (:func:`finish_attempts`).
     """
-    stream: TextIO = open(path, "a" if append else "w", buffering=1)  # noqa: SIM115 (lives as stderr)
+    # the stream lives on as stderr: never closed here
+    stream: TextIO = open(path, "a" if append else "w", buffering=1)  # noqa: SIM115
     if attempts is not None:
         attempts = Path(attempts)
         if attempts.is_file() and attempts.stat().st_size:

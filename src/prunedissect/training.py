@@ -592,7 +592,8 @@ def train(
     >= ``start_iteration``) records the state dict before that step: the rewind point.
     ``checkpoint`` is written at the end of every epoch but the last (model, optimiser,
     position, captured state; the previous epoch's is kept as ``<stem>.prev.pt``, see
-    :class:`~prunedissect.torchfiles.ResumePoints`); when it exists with the same ``fingerprint``, training resumes
+    :class:`~prunedissect.torchfiles.ResumePoints`); when it exists with the same
+    ``fingerprint``, training resumes
     from it and ends with exactly the weights an uninterrupted run gets, since the data order
     of epoch e and the augmentation of batch b depend only on (seed, e, b).
     One log line per epoch: epoch, mean training loss and accuracy, learning rate, images/s.
@@ -694,7 +695,9 @@ def _fingerprint(job: LevelJob, previous: PreviousLevel | None, data: ImageData)
         "inputs": (
             []
             if previous is None
-            else [sha256_file(Path(p)) for p in (previous.model, previous.mask, previous.rewind) if p]
+            else [
+                sha256_file(Path(p)) for p in (previous.model, previous.mask, previous.rewind) if p
+            ]
         ),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

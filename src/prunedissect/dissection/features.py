@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from prunedissect.checkpoints import temporary_sibling, write_checksum
+from prunedissect.torchfiles import read_torch
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
@@ -141,8 +142,6 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     An unreadable (e.g. truncated) file raises a ValueError naming it.
     """
-    from prunedissect.torchfiles import read_torch
-
     loaded = read_torch(path)
     if isinstance(loaded, Mapping):
         for key in ("state_dict", "model"):
@@ -230,7 +229,8 @@ def _misfit_message(
     more = f"\n  ... {len(details) - len(shown)} more lines" if len(details) > len(shown) else ""
     return (
         f"the checkpoint does not fit {arch} with {num_classes} classes and {dict(kwargs) or 'no'}"
-        f" extra arguments{looks} (--arch, --model-kwarg width=N)\n  details: "
+        f" extra arguments{looks} (CLI: --arch, --model-kwarg width=N; workflow: model.arch, "
+        "model.width)\n  details: "
         + "\n  ".join(shown)
         + more
     )
