@@ -155,6 +155,18 @@ def train_runtime(wildcards):
     return 30 + int(1.5 * epochs * EPOCH_MINUTES[config["model"]["arch"]])
 
 
+def previous_level(output):
+    """Input function: level n-1's ``output`` (model or mask) of the same trial."""
+
+    def resolve(wildcards):
+        producer = rules.train_dense if wildcards.level == "1" else rules.train_pruned
+        return getattr(producer.output, output).format(
+            trial=wildcards.trial, level=int(wildcards.level) - 1
+        )
+
+    return resolve
+
+
 # Every probe file decoded once (rule check_probe) before any training or dissection job.
 PROBE_CHECK = "results/probe_check.txt"
 

@@ -13,18 +13,6 @@
 # "large" is an ImageNet-scale study (ResNet-50, ~90 epochs per level on one GPU).
 
 
-def previous_level(output):
-    """Input function: level n-1's ``output`` (model or mask) of the same trial."""
-
-    def resolve(wildcards):
-        producer = rules.train_dense if wildcards.level == "1" else rules.train_pruned
-        return getattr(producer.output, output).format(
-            trial=wildcards.trial, level=int(wildcards.level) - 1
-        )
-
-    return resolve
-
-
 rule train_dense:
     input:
         images=train_images(),
