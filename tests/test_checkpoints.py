@@ -98,3 +98,26 @@ def test_verify_lists_every_broken_file_with_its_rerun_command(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "BROKEN results/train/trial0/level1/model.pt: SHA-256" in out
     assert "4 files checked, 2 broken" in out
+
+
+def test_quick_check_remembers_passed_files_until_they_change(tmp_path, monkeypatch):
+    from prunedissect import checkpoints
+
+    path = tmp_path / "model.pt"
+    write_verified(path, b"weights" * 100)
+    record = tmp_path / "passed.json"
+    passed = checkpoints.load_passed(record)
+    assert passed == {}
+    quick_check(path, passed=passed)
+    checkpoints.save_passed(record, passed)
+    passed = checkpoints.load_passed(record)
+    assert list(passed) == [str(path)]
+    reads = []
+    monkeypatch.setattr(checkpoints, "verify", lambda p: reads.append(p))
+    quick_check(path, passed=passed)
+    assert reads == [], "an unchanged file that passed is not read again"
+    monkeypatch.undo()
+    with open(path, "ab") as handle:
+        handle.write(b"appended")
+    with pytest.raises(CorruptFileError):
+        quick_check(path, passed=passed)

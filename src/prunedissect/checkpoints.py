@@ -20,8 +20,9 @@ while parsing without importing torch.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from pathlib import Path
 
 SUFFIX = ".sha256"
@@ -120,20 +121,48 @@ def verify_all(paths: Iterable[str | os.PathLike]) -> None:
         verify(path)
 
 
-def quick_check(path: str | os.PathLike, *, full_limit: int = FULL_DIGEST_LIMIT) -> None:
+def quick_check(
+    path: str | os.PathLike,
+    *,
+    full_limit: int = FULL_DIGEST_LIMIT,
+    passed: MutableMapping[str, list] | None = None,
+) -> None:
     """Like :func:`verify`, but large ``.npy`` files only have their header checked.
 
     A file over ``full_limit`` bytes that is a ``.npy`` must hold exactly the bytes its header
     announces (a truncated or padded file fails); other large files are hashed anyway.
+    ``passed`` (see :func:`load_passed`) remembers files that passed, by size, modification
+    time and recorded digest: such a file is not read again until one of them changes (the
+    jobs that read it still verify it in full).
     """
     path = Path(path)
     if not path.is_file():
         raise CorruptFileError(path, "the file is missing")
-    recorded_digest(path)
-    if path.suffix == ".npy" and path.stat().st_size > full_limit:
+    expected = recorded_digest(path)
+    stat = path.stat()
+    stamp = [stat.st_size, stat.st_mtime_ns, expected]
+    if passed is not None and passed.get(str(path)) == stamp:
+        return
+    if path.suffix == ".npy" and stat.st_size > full_limit:
         check_npy_size(path)
     else:
         verify(path)
+    if passed is not None:
+        passed[str(path)] = stamp
+
+
+def load_passed(path: str | os.PathLike) -> dict[str, list]:
+    """The record of files that passed :func:`quick_check` (empty when absent or unreadable)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def save_passed(path: str | os.PathLike, passed: dict[str, list]) -> None:
+    """Write the record of :func:`quick_check` passes atomically."""
+    write_bytes_atomic(path, json.dumps(passed, sort_keys=True).encode())
 
 
 def check_npy_size(path: str | os.PathLike) -> None:
