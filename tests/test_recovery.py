@@ -158,9 +158,10 @@ def test_after_a_kill_a_plain_rerun_finishes_and_a_second_run_gets_the_lock_mess
     test_study, tmp_path
 ):
     work = copy_study(test_study, tmp_path / "killed")
+    # the analysis phase: extraction, thresholds, tallies, tables, figures all rerun
     first = subprocess.Popen(
         [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-         "--cores", "1", "--forcerun", "tally_iou"],
+         "--cores", "1", "--forcerun", "extract_activations"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     incomplete = work / ".snakemake/incomplete"
@@ -169,11 +170,15 @@ def test_after_a_kill_a_plain_rerun_finishes_and_a_second_run_gets_the_lock_mess
         while not (incomplete.is_dir() and any(incomplete.iterdir())):
             assert first.poll() is None and time.monotonic() < deadline, "no job started"
             time.sleep(0.1)
+        time.sleep(1.0)  # well into the job (before this change its output existed by then)
         second = snakemake_in(work, "--cores", "1")
         output = second.stdout + second.stderr
         assert second.returncode != 0
         assert "Directory cannot be locked" in output, output
         assert "IncompleteFilesException" not in output
+        while not any(incomplete.iterdir()):  # kill while a job runs, not between two
+            assert first.poll() is None and time.monotonic() < deadline, "the run ended"
+            time.sleep(0.01)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
