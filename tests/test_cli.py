@@ -106,7 +106,13 @@ def test_cli_reports_bad_input_without_a_traceback(checkpoint_and_probe):
     args[args.index("layer3")] = "layer9"
     proc = run_cli(*args)
     assert proc.returncode == 2
-    assert "layer(s) ['layer9'] not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--layer: got 'layer9', which is not a module of resnet20" in proc.stderr
+    assert "closest valid names: layer3" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (root / "bad").exists(), "a wrong layer must not leave an empty directory"
+    args[args.index("layer9")] = "fc"
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and "not a spatial (N, C, H, W) map" in proc.stderr
+    assert not (root / "bad").exists()
     args = dissect_args(root, root / "bad")
     args[args.index("--probe") + 1] = str(root / "nowhere")
     proc = run_cli(*args)
@@ -134,3 +140,32 @@ def test_model_kwargs_are_parsed_as_yaml_values():
     }
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_kwargs(["width"])
+
+
+def test_cli_names_a_truncated_checkpoint_in_one_line(checkpoint_and_probe, tmp_path):
+    root = checkpoint_and_probe
+    truncated = tmp_path / "model.pt"
+    truncated.write_bytes((root / "model.pt").read_bytes()[:5000])
+    args = dissect_args(root, tmp_path / "out")
+    args[args.index("--checkpoint") + 1] = str(truncated)
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert f"error: {truncated}: not a readable torch checkpoint" in line
+
+
+def test_a_checkpoint_of_another_width_gets_a_one_line_diagnosis_first(tmp_path, capsys):
+    from test_dissection_segments import write_probe
+
+    torch.save(get_model("resnet20", num_classes=4, width=8).state_dict(), tmp_path / "m.pt")
+    write_probe(tmp_path / "probe", n_images=2, size=16)
+    with pytest.raises(SystemExit):
+        main(["dissect", "--arch", "resnet20", "--checkpoint", str(tmp_path / "m.pt"),
+              "--probe", str(tmp_path / "probe"), "--layer", "layer3", "--out",
+              str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err.splitlines()
+    first = next(line for line in err if "error:" in line)
+    assert "does not fit resnet20" in first
+    assert "it looks like resnet20 (CIFAR-style) with width=8 and 4 classes" in first
+    assert "conv1.weight has shape (8, 3, 3, 3)" in first
+    assert len(err) < 15, "the details are cut to a few lines"

@@ -16,6 +16,7 @@ from conftest import REPO, run_snakemake
 from test_dissection_segments import write_probe
 
 from prunedissect.models import get_model
+from prunedissect.torchfiles import save_torch
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,8 @@ def study(tmp_path_factory):
     (root / "results/train/trial0/level0").mkdir(parents=True)
     torch.manual_seed(0)
     model = get_model("resnet20", num_classes=10, width=4)
-    torch.save(model.state_dict(), root / "results/train/trial0/level0/model.pt")
+    # with its .sha256 sidecar, as the training rules write it
+    save_torch(model.state_dict(), root / "results/train/trial0/level0/model.pt")
     run_snakemake("--cores", "1", cwd=root)
     return root
 

@@ -147,6 +147,7 @@ def _broden_files() -> dict[str, bytes]:
         b"set/a.jpg,train,8,8,4,4,set/a_color.png,,,,,\n",
         "label.csv": b"number,name,category,frequency,coverage,syns\n1,red-c,color(1),1,1.0,\n",
         "category.csv": b"name,first,last,count,frequency\ncolor,1,1,1,1\n",
+        "c_color.csv": b"code,number,name,frequency,coverage\n1,1,red-c,1,1.0\n",
         "images/set/a.jpg": jpeg.getvalue(),
         "images/set/a_color.png": label.getvalue(),
     }

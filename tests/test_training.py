@@ -18,8 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
+from prunedissect.logs import RESUMED_MARKER, THIS_ATTEMPT_MARKER
 from prunedissect.models import get_model
 from prunedissect.pruning import Mask, prune_global_magnitude
+from prunedissect.torchfiles import save_torch
 from prunedissect.training import (
     InMemoryImages,
     LevelJob,
@@ -341,16 +343,18 @@ def test_cpu_runs_are_byte_identical(images, tmp_path):
 # ---------------------------------------------------------------- resume after SIGKILL
 
 LEVEL_SCRIPT = textwrap.dedent("""
-    import logging, sys
+    import sys
     from pathlib import Path
     import torch
+    from prunedissect.logs import finish_attempts, log_to_file
     from prunedissect.training import (
         LevelJob, LevelOutputs, PruningConfig, TrainingConfig, run_level
     )
 
     torch.set_num_threads(1)
     images, out = Path(sys.argv[1]), Path(sys.argv[2])
-    logging.basicConfig(filename=out / "train.log", level=logging.INFO)
+    # as the workflow's train_level.py: a fresh log per attempt (Snakemake deletes the old one)
+    log = log_to_file(out / "train.log", name="t", attempts=out / "attempt.log")
     job = LevelJob(
         trial=0, level=0, seed=3, arch="resnet20", model_kwargs={"width": 4}, images=images,
         image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
@@ -359,7 +363,8 @@ LEVEL_SCRIPT = textwrap.dedent("""
     )
     outputs = LevelOutputs(model=out / "model.pt", mask=out / "mask.npz",
                            metrics=out / "metrics.json", rewind=out / "rewind.pt")
-    run_level(job, outputs=outputs, previous=None, device="cpu", logger=logging.getLogger("t"))
+    run_level(job, outputs=outputs, previous=None, device="cpu", logger=log)
+    finish_attempts(out / "attempt.log")
     """)
 
 
@@ -386,29 +391,61 @@ def test_a_killed_level_resumes_to_the_same_bytes(images, tmp_path):
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert not (killed / "model.pt").exists() and (killed / "resume.pt").exists()
 
+    killed_lines = (killed / "attempt.log").read_text().splitlines()
+    assert any("epoch 1/25" in line for line in killed_lines)
     assert start_level(script, images, killed).wait(timeout=300) == 0
     log = (killed / "train.log").read_text()
     assert "resuming from" in log and "at epoch 0" not in log
+    # the killed attempt's lines survive, under a marker, before this attempt's
+    lines = log.splitlines()
+    assert lines[0] == RESUMED_MARKER
+    assert lines[1 : len(killed_lines) + 1] == killed_lines
+    assert lines[len(killed_lines) + 1] == THIS_ATTEMPT_MARKER
+    assert not (killed / "attempt.log").exists()
     for name in ("model.pt", "mask.npz", "rewind.pt"):
         assert (killed / name).read_bytes() == (reference / name).read_bytes(), name
     assert not (killed / "resume.pt").exists()
 
 
-def test_a_stale_checkpoint_from_other_settings_is_ignored(images, tmp_path):
+@pytest.mark.parametrize("kind", ["stale", "garbage"])
+def test_a_stale_or_garbage_resume_point_is_set_aside(kind, images, tmp_path):
     job = small_job(images)
-    out = outputs_in(tmp_path / "stale", 0)
+    out = outputs_in(tmp_path / kind, 0)
     out.model.parent.mkdir(parents=True)
-    torch.save({"fingerprint": "something else", "iteration": 12}, out.resume)
+    if kind == "stale":  # from a run with other settings
+        save_torch({"fingerprint": "something else", "iteration": 12}, out.resume)
+    else:  # issue 13: garbage used to fail every retry inside torch.load
+        out.resume.write_bytes(b"this is not a torch checkpoint" * 10)
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    log = logging.getLogger("stale")
+    log = logging.getLogger(kind)
     log.addHandler(handler)
     run_level(job, outputs=out, previous=None, device="cpu", logger=log)
-    assert any("ignoring" in r.getMessage() for r in records)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(out.resume) in warnings[0], warnings
+    if kind == "stale":
+        assert "ignoring" in warnings[0]
+    else:
+        assert "from its start" in warnings[0]
+        aside = list(out.model.parent.glob("resume.pt.corrupt-*Z"))
+        assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not")
+    assert not out.resume.exists() and not out.resume.with_name("resume.prev.pt").exists()
     fresh = outputs_in(tmp_path / "fresh", 0)
     run_level(job, outputs=fresh, previous=None, device="cpu", logger=logging.getLogger("t"))
     assert out.model.read_bytes() == fresh.model.read_bytes()
+
+
+def test_a_corrupt_input_checkpoint_is_named_before_training(images, tmp_path):
+    chain = run_chain(images, tmp_path / "chain", 0)
+    with open(chain[0].model, "r+b") as handle:
+        handle.truncate(100)
+    job = small_job(images, level=1)
+    previous = PreviousLevel(model=chain[0].model, mask=chain[0].mask, rewind=chain[0].rewind)
+    with pytest.raises(ValueError, match=f"{chain[0].model}: SHA-256 .* truncated"):
+        run_level(job, outputs=outputs_in(tmp_path / "l1", 1), previous=previous,
+                  device="cpu", logger=logging.getLogger("t"))  # fmt: skip
+    assert not (tmp_path / "l1").exists()
 
 
 def test_evaluate_counts_top1_and_top5(images):

@@ -11,6 +11,9 @@ Modules (each usable from a notebook without Snakemake):
 - ``prunedissect.dissection``: activation extraction, per-unit quantile thresholds, unit x
   concept IoU.
 - ``prunedissect.tables`` and ``prunedissect.plots``: tidy Parquet tables and the paper's figures.
+- ``prunedissect.checkpoints``, ``prunedissect.torchfiles`` and ``prunedissect.verify``: atomic
+  writes with SHA-256 sidecars, verified loading, resume points, checking a results tree.
+- ``prunedissect.layer_table``: which modules of each architecture can be dissected (no torch).
 """
 
 __version__ = "0.1.0"

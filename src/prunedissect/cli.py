@@ -7,7 +7,13 @@ Example (a torchvision ResNet-18 checkpoint on broden1_224, its last block)::
 
 writes, per layer, ``dissection/<layer>/{activations.npy, thresholds.parquet, tally.parquet,
 units.parquet}`` (the workflow's files and columns) plus the encoded probe labels in
-``dissection/probe_labels/``, and prints a per-layer summary.
+``dissection/probe_labels/``, and prints a per-layer summary. The layers are checked (they must
+exist and output spatial maps larger than 1x1) before anything is created.
+
+``prunedissect verify results/`` checks a workflow's results tree: every checkpoint, mask,
+rewind point, resume point and activation file against its ``.sha256`` sidecar and every table
+for readability; it lists what is broken with the command that rebuilds it and exits with
+status 1 when anything is.
 """
 
 from __future__ import annotations
@@ -119,7 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     run.add_argument("--num-workers", type=int, default=0, help="image loading processes")
     run.add_argument("--quiet", action="store_true", help="log warnings only")
+    verify = commands.add_parser(
+        "verify",
+        help="check a results tree's checkpoints and tables; list what is broken",
+        description=(
+            "Check every checkpoint, mask, rewind/resume point and activation file under "
+            "RESULTS_DIR against its .sha256 checksum and read every table; list broken files "
+            "with the command that rebuilds them. Exit status 1 when anything is broken."
+        ),
+    )
+    verify.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/")
+    verify.add_argument("--quiet", action="store_true", help="log warnings only")
     return parser
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from prunedissect.verify import format_report, verify_results
+
+    checked, problems = verify_results(args.results_dir)
+    print(format_report(checked, problems))
+    return 1 if problems else 0
 
 
 def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
@@ -142,6 +167,7 @@ def run_dissect(args: argparse.Namespace) -> int:
         dissect_model,
         load_state_dict,
     )
+    from prunedissect.models.layers import check_layers
 
     logger = logging.getLogger("prunedissect.dissect")
     device = resolve_device(args.device)
@@ -159,6 +185,9 @@ def run_dissect(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     broden = Broden(args.probe)
+    # before anything is written: a wrong layer must not leave an empty output directory
+    side = args.image_size or int(broden.index["ih"].iloc[0])
+    check_layers(model, args.layer, arch=args.arch, image_size=side)
     logger.info(
         "dissecting %s (%s) on %r with %s on %s",
         args.checkpoint,
@@ -202,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from prunedissect.devices import DeviceUnavailableError
 
     try:
-        return run_dissect(args)
+        return run_verify(args) if args.command == "verify" else run_dissect(args)
     except (ValueError, FileNotFoundError, DeviceUnavailableError) as error:
         parser.exit(2, f"prunedissect {args.command}: error: {error}\n")
 

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from prunedissect.data.download import check_broden_dir, check_imagefolder
+from prunedissect.layer_table import layer_errors
 
 
 class ConfigError(ValueError):
@@ -77,7 +78,11 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
 
 
 def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> list[str]:
-    """Checks across keys and on the file system, for a config whose schema check passed."""
+    """Checks across keys and on the file system, for a config whose schema check passed.
+
+    ``dissection.layers`` is checked against the committed table of each architecture's
+    modules (:mod:`prunedissect.layer_table`) at ``dataset.image_size``, without torch.
+    """
     lines = []
     dataset, probe = config["dataset"], config["probe"]
     if dataset["kind"] == "imagefolder":
@@ -90,6 +95,12 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
             check_broden_dir(base / probe["path"])
         except ValueError as error:
             lines.append(f"config key probe.path: {error}")
+    for problem in layer_errors(
+        config["dissection"]["layers"],
+        arch=config["model"]["arch"],
+        image_size=config["dataset"]["image_size"],
+    ):
+        lines.append(f"config key dissection.layers: {problem}")
     n_levels = config["pruning"]["levels"]
     for key, values in (
         ("dissection.levels", config["dissection"].get("levels")),

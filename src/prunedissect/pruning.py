@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunedissect.checkpoints import write_bytes_atomic
+
 _NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamp: same mask -> byte-identical file
 
 
@@ -180,18 +182,6 @@ class Mask(Mapping[str, torch.Tensor]):
                 bits = np.unpackbits(data[f"bits_{i}"], count=count).astype(bool)
                 entries[name] = torch.from_numpy(bits.reshape(shape))
         return cls(entries)
-
-
-def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary sibling file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def prune_global_magnitude(

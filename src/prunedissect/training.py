@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import math
@@ -46,7 +45,9 @@ from torchvision import transforms as T
 
 from prunedissect.data.transforms import make_transform
 from prunedissect.models import get_model
-from prunedissect.pruning import Mask, prune_global_magnitude, write_bytes_atomic
+from prunedissect.checkpoints import sha256_file, verify_all, write_bytes_atomic, write_checksum
+from prunedissect.pruning import Mask, prune_global_magnitude
+from prunedissect.torchfiles import ResumePoints, load_verified, save_torch
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 """Decoded ImageFolder splits up to this size are held in memory (uint8) instead of streamed."""
@@ -425,13 +426,6 @@ def state_dict_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` through memory and an atomic rename (fixed archive name: same bytes)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 def _make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.SGD:
     return torch.optim.SGD(
         model.parameters(),
@@ -479,11 +473,16 @@ def _resume(
     progress: TrainResult,
     logger: logging.Logger,
 ) -> None:
-    """Load a matching resume checkpoint into ``model``, ``optimizer`` and ``progress``."""
-    if path is None or not path.exists():
+    """Load a matching resume checkpoint into ``model``, ``optimizer`` and ``progress``.
+
+    A corrupt newest point is moved aside and the previous one used (:class:`ResumePoints`).
+    """
+    if path is None:
         return
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("fingerprint") != fingerprint:
+    checkpoint = ResumePoints(path).load(logger)
+    if checkpoint is None:
+        return
+    if not isinstance(checkpoint, dict) or checkpoint.get("fingerprint") != fingerprint:
         logger.warning("ignoring %s: it belongs to a run with other inputs or settings", path)
         return
     model.load_state_dict(checkpoint["model"])
@@ -505,7 +504,7 @@ def _save_resume(
     optimizer: torch.optim.Optimizer,
     progress: TrainResult,
 ) -> None:
-    save_torch(
+    ResumePoints(path).save(
         {
             "fingerprint": fingerprint,
             "epoch": epoch,
@@ -515,7 +514,6 @@ def _save_resume(
             "rewind_state": progress.rewind_state,
             "wall_time_s": progress.wall_time_s,
         },
-        path,
     )
 
 
@@ -593,7 +591,9 @@ def train(
     step, so neither momentum nor weight decay can revive them. ``capture_at`` (an iteration
     >= ``start_iteration``) records the state dict before that step: the rewind point.
     ``checkpoint`` is written at the end of every epoch but the last (model, optimiser,
-    position, captured state); when it exists with the same ``fingerprint``, training resumes
+    position, captured state; the previous epoch's is kept as ``<stem>.prev.pt``, see
+    :class:`~prunedissect.torchfiles.ResumePoints`); when it exists with the same
+    ``fingerprint``, training resumes
     from it and ends with exactly the weights an uninterrupted run gets, since the data order
     of epoch e and the augmentation of batch b depend only on (seed, e, b).
     One log line per epoch: epoch, mean training loss and accuracy, learning rate, images/s.
@@ -664,7 +664,9 @@ class LevelJob:
 
 @dataclasses.dataclass(frozen=True)
 class LevelOutputs:
-    """Files one level writes (``rewind`` only at level 0; ``resume`` is removed on success)."""
+    """Files one level writes (``rewind`` only at level 0; ``resume`` is removed on success).
+
+    ``model``, ``mask`` and ``rewind`` each get a ``<file>.sha256`` sidecar."""
 
     model: Path
     mask: Path
@@ -685,14 +687,6 @@ class PreviousLevel:
     rewind: Path | None = None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _fingerprint(job: LevelJob, previous: PreviousLevel | None, data: ImageData) -> str:
     """Identity of a level's run: settings, training data and input files (resume key)."""
     record = {
@@ -701,7 +695,9 @@ def _fingerprint(job: LevelJob, previous: PreviousLevel | None, data: ImageData)
         "inputs": (
             []
             if previous is None
-            else [_sha256(Path(p)) for p in (previous.model, previous.mask, previous.rewind) if p]
+            else [
+                sha256_file(Path(p)) for p in (previous.model, previous.mask, previous.rewind) if p
+            ]
         ),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
@@ -736,7 +732,8 @@ def prepare_level(
         return Mask.ones_like(model, exclude=job.pruning.exclude), 0, job.training
     if previous is None:
         raise ValueError(f"level {job.level} needs level {job.level - 1}'s model and mask")
-    trained = torch.load(previous.model, map_location="cpu", weights_only=True)
+    verify_all(p for p in (previous.model, previous.mask, previous.rewind) if p)
+    trained = load_verified(previous.model)
     old_mask = Mask.load(previous.mask)
     mask = prune_global_magnitude(trained, old_mask, fraction=job.pruning.fraction)
     if job.pruning.strategy == "finetune":
@@ -745,7 +742,7 @@ def prepare_level(
         return mask, 0, job.pruning.finetune_training(job.training)
     if previous.rewind is None:
         raise ValueError("pruning.strategy 'rewind' needs level 0's rewind.pt")
-    rewind = torch.load(previous.rewind, map_location="cpu", weights_only=True)
+    rewind = load_verified(previous.rewind)
     if rewind["iterations_per_epoch"] != iterations_per_epoch:
         raise ValueError(
             f"{previous.rewind} was saved with {rewind['iterations_per_epoch']} iterations per "
@@ -773,7 +770,9 @@ def run_level(
     magnitude of level n-1's trained weights, then either rewinds the survivors (and BatchNorm
     state) to the rewind point and retrains to the end of the schedule, or (``finetune``) keeps
     level n-1's trained weights and trains ``finetune_epochs`` at ``finetune_lr``.
-    A ``resume.pt`` beside the model is written each epoch and removed at the end.
+    A ``resume.pt`` (and the epoch before's ``resume.prev.pt``) beside the model is written
+    each epoch and removed at the end. Inputs are checked against their ``.sha256`` sidecars
+    before use and every output but ``metrics`` gets one (:mod:`prunedissect.checkpoints`).
     """
     device = torch.device(device)
     started = time.perf_counter()
@@ -872,9 +871,10 @@ def run_level(
             outputs.rewind,
         )
     mask.save(outputs.mask)
+    write_checksum(outputs.mask)
     save_torch(state_dict_cpu(model), outputs.model)
     write_bytes_atomic(outputs.metrics, (json.dumps(metrics, indent=2) + "\n").encode())
-    outputs.resume.unlink(missing_ok=True)
+    ResumePoints(outputs.resume).clear()
     logger.info(
         "trial %d level %d done: top1 %.4f top5 %.4f loss %.4f density %.4f in %.1f s",
         job.trial,

@@ -4,9 +4,29 @@
 # without extracting activations again.
 
 
+rule check_probe:
+    input:
+        probe=probe_dir(),
+    output:
+        report=PROBE_CHECK,
+    log:
+        "logs/check_probe/probe_check.log",
+    benchmark:
+        "results/benchmarks/check_probe/probe_check.tsv"
+    conda:
+        "../../envs/prunedissect.yaml"
+    threads: 4
+    resources:
+        mem_mb=sized(2000, 8000),
+        runtime=sized(30, 240),
+    script:
+        "../scripts/check_probe.py"
+
+
 rule encode_probe_labels:
     input:
         probe=probe_dir(),
+        probe_check=PROBE_CHECK,
     output:
         labels=directory("results/dissect/probe_labels"),
     log:
@@ -24,11 +44,15 @@ rule encode_probe_labels:
 
 rule extract_activations:
     input:
-        model="results/train/trial{trial}/level{level}/model.pt",
+        model=verified("results/train/trial{trial}/level{level}/model.pt"),
         probe=probe_dir(),
+        probe_check=PROBE_CHECK,
     output:
         activations=activations_output(
             "results/dissect/trial{trial}/level{level}/{layer}/activations.npy"
+        ),
+        activations_sha256=activations_output(
+            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy.sha256"
         ),
     log:
         "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
@@ -56,7 +80,7 @@ rule extract_activations:
 
 rule compute_thresholds:
     input:
-        activations=rules.extract_activations.output.activations,
+        activations=verified(rules.extract_activations.output.activations),
         # thresholds on upsampled maps need the segmentation size, read from the probe labels
         labels=(
             rules.encode_probe_labels.output.labels
@@ -84,7 +108,7 @@ rule compute_thresholds:
 
 rule tally_iou:
     input:
-        activations=rules.extract_activations.output.activations,
+        activations=verified(rules.extract_activations.output.activations),
         thresholds=rules.compute_thresholds.output.thresholds,
         labels=rules.encode_probe_labels.output.labels,
     output:

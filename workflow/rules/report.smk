@@ -14,11 +14,13 @@ rule unit_report:
             level=REPORT_LEVELS,
             layer=layers(),
         ),
-        activations=expand(
-            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
-            trial=REPORT_TRIAL,
-            level=REPORT_LEVELS,
-            layer=layers(),
+        activations=verified(
+            expand(
+                "results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
+                trial=REPORT_TRIAL,
+                level=REPORT_LEVELS,
+                layer=layers(),
+            )
         ),
         metrics=expand(
             "results/train/trial{trial}/level{level}/metrics.json",

@@ -4,6 +4,11 @@
 # A killed level resumes from results/train/trial{trial}/level{level}/resume.pt when rerun.
 # Params hold only what a level's result depends on: pruning.levels is absent (more levels
 # reuse the finished ones) and level 0 ignores the pruning fraction and strategy.
+# model.pt, mask.npz and rewind.pt each have a .sha256 sidecar (prunedissect.checkpoints);
+# verified() (common.smk) checks a level's existing inputs against them while the DAG is built,
+# so a corrupt file stops the run, named with its rebuild command, before any output is deleted.
+# Training also waits for check_probe (a broken probe must not cost a training run); ancient():
+# a re-checked probe never retrains anything.
 # Resources: gpu_count() (none when device: cpu) and sized(small, large) come from common.smk;
 # "large" is an ImageNet-scale study (ResNet-50, ~90 epochs per level on one GPU).
 
@@ -11,11 +16,15 @@
 rule train_dense:
     input:
         images=train_images(),
+        probe_check=ancient(PROBE_CHECK),
     output:
         model="results/train/trial{trial}/level0/model.pt",
         mask="results/train/trial{trial}/level0/mask.npz",
         metrics="results/train/trial{trial}/level0/metrics.json",
         rewind="results/train/trial{trial}/level0/rewind.pt",
+        model_sha256="results/train/trial{trial}/level0/model.pt.sha256",
+        mask_sha256="results/train/trial{trial}/level0/mask.npz.sha256",
+        rewind_sha256="results/train/trial{trial}/level0/rewind.pt.sha256",
     log:
         "logs/train_dense/trial{trial}.log",
     benchmark:
@@ -44,18 +53,17 @@ rule train_dense:
 rule train_pruned:
     input:
         # level n-1's trained weights and mask (level 0 is its own rule)
-        model=lambda wildcards: (
-            rules.train_dense if wildcards.level == "1" else rules.train_pruned
-        ).output.model.format(trial=wildcards.trial, level=int(wildcards.level) - 1),
-        mask=lambda wildcards: (
-            rules.train_dense if wildcards.level == "1" else rules.train_pruned
-        ).output.mask.format(trial=wildcards.trial, level=int(wildcards.level) - 1),
-        rewind=rules.train_dense.output.rewind,
+        model=verified(previous_level("model")),
+        mask=verified(previous_level("mask")),
+        rewind=verified(rules.train_dense.output.rewind),
         images=train_images(),
+        probe_check=ancient(PROBE_CHECK),
     output:
         model="results/train/trial{trial}/level{level}/model.pt",
         mask="results/train/trial{trial}/level{level}/mask.npz",
         metrics="results/train/trial{trial}/level{level}/metrics.json",
+        model_sha256="results/train/trial{trial}/level{level}/model.pt.sha256",
+        mask_sha256="results/train/trial{trial}/level{level}/mask.npz.sha256",
     log:
         "logs/train_pruned/trial{trial}_level{level}.log",
     benchmark:

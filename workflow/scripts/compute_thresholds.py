@@ -4,6 +4,7 @@
 import numpy as np
 import torch
 
+from prunedissect.checkpoints import verify
 from prunedissect.logs import log_to_file
 from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.devices import resolve_device
@@ -23,6 +24,7 @@ settings = DissectionSettings(quantile=params.quantile, threshold_on=params.thre
 size = None
 if snakemake.input.labels:  # noqa: F821
     size = load_probe_labels(snakemake.input.labels).shape  # noqa: F821
+verify(snakemake.input.activations)  # noqa: F821
 activations = np.load(snakemake.input.activations, mmap_mode="r")  # noqa: F821
 thresholds = compute_thresholds(
     activations,

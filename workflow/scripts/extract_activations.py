@@ -3,6 +3,7 @@
 
 import torch
 
+from prunedissect.checkpoints import verify
 from prunedissect.logs import log_to_file
 from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.data.broden import Broden
@@ -17,6 +18,7 @@ log.info(kernel_report())
 device = resolve_device(params.device)
 # The number of classes is read from the checkpoint itself (its fc layer), the one source
 # that cannot disagree with the weights being loaded.
+verify(snakemake.input.model)  # noqa: F821
 model = build_model(
     params.arch,
     load_state_dict(snakemake.input.model),  # noqa: F821

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from prunedissect.checkpoints import verify
 from prunedissect.logs import log_to_file
 from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.devices import resolve_device
@@ -15,6 +16,7 @@ log = log_to_file(snakemake.log[0], name="tally_iou")  # noqa: F821
 params = snakemake.params  # noqa: F821
 torch.set_num_threads(job_threads(snakemake.threads))  # noqa: F821
 log.info(kernel_report())
+verify(snakemake.input.activations)  # noqa: F821
 activations = np.load(snakemake.input.activations, mmap_mode="r")  # noqa: F821
 table = pd.read_parquet(snakemake.input.thresholds)  # noqa: F821
 thresholds = table.sort_values("unit")["threshold"].to_numpy()

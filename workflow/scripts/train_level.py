@@ -1,14 +1,17 @@
 """Rules train_dense and train_pruned: one level of one trial's pruning chain.
 
 Translates snakemake.input/output/params into prunedissect.training.run_level; the resume
-checkpoint lives beside the outputs (results/train/trial{t}/level{l}/resume.pt).
+checkpoints live beside the outputs (results/train/trial{t}/level{l}/resume.pt and
+resume.prev.pt), and so does attempt.log, the log of an attempt that has not finished yet:
+Snakemake deletes a failed job's log before rerunning it, so a resumed level copies the killed
+attempt's lines from there.
 """
 
 from pathlib import Path
 
 import torch
 
-from prunedissect.logs import log_to_file
+from prunedissect.logs import finish_attempts, log_to_file
 from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.devices import resolve_device
 from prunedissect.training import (
@@ -20,10 +23,9 @@ from prunedissect.training import (
     run_level,
 )
 
-# a resumed level appends to the log of the attempt it continues
-log = log_to_file(snakemake.log[0], name="train_level", append=True)  # noqa: F821
-
 sm = snakemake  # noqa: F821
+attempts = Path(sm.output.model).with_name("attempt.log")
+log = log_to_file(sm.log[0], name="train_level", attempts=attempts)
 level = int(sm.wildcards.get("level", 0))
 torch.set_num_threads(job_threads(sm.threads))
 params = sm.params
@@ -54,3 +56,4 @@ if level > 0:
 device = resolve_device(sm.config["device"])
 log.info("device %s; %s", device, kernel_report())
 run_level(job, outputs=outputs, previous=previous, device=device, logger=log)
+finish_attempts(attempts)

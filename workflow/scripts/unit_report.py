@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
+from prunedissect.checkpoints import verify_all
 from prunedissect.logs import log_to_file
 from prunedissect import report, tables
 from prunedissect.data.broden import Broden
 
 log = log_to_file(snakemake.log[0], name="unit_report")  # noqa: F821
 
+verify_all(snakemake.input.activations)  # noqa: F821
 layers = {}
 for units_path, activations_path in zip(snakemake.input.units, snakemake.input.activations):
     trial, level, layer = tables.dissection_key(units_path)

@@ -112,8 +112,13 @@ class Broden:
         path = self.image_path(i)
         if not path.is_file():
             raise BrodenFormatError(f"index.csv row {i} names {path}, which does not exist")
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except OSError as error:  # truncated or not an image: name the file
+            raise BrodenFormatError(
+                f"{path} (index.csv row {i}): unreadable image ({error})"
+            ) from None
 
     def segmentation(self, i: int) -> dict[str, CategoryLabels]:
         """The labels of image ``i`` for every category labelled in it (empty cells left out)."""
@@ -137,7 +142,12 @@ class Broden:
             raise BrodenFormatError(
                 f"index.csv row {row} names label file {path}, which does not exist"
             )
-        labels = decode_label_png(path)
+        try:
+            labels = decode_label_png(path)
+        except OSError as error:
+            raise BrodenFormatError(
+                f"{path} (index.csv row {row}): unreadable label PNG ({error})"
+            ) from None
         if labels.shape != shape:
             raise BrodenFormatError(
                 f"label file {path} is {labels.shape[0]}x{labels.shape[1]} but index.csv row {row} "

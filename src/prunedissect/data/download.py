@@ -458,8 +458,9 @@ def check_broden_dir(path: str | os.PathLike[str]) -> Path:
     """Validate a Broden-format directory by reading its index.csv; return it as a Path.
 
     Checks that index.csv exists, has the Broden columns and at least one row, that label.csv
-    exists, and that the first row's image file is present. Raises ValueError naming what is
-    missing.
+    exists, that the first row's image file is present, and the CSV structure
+    (:func:`prunedissect.data.probe_check.structure_errors`: every category of category.csv has
+    an index.csv column and a c_<category>.csv). Raises ValueError naming what is missing.
     """
     root = Path(path)
     if not root.is_dir():
@@ -489,6 +490,11 @@ def check_broden_dir(path: str | os.PathLike[str]) -> Path:
         raise ValueError(
             f"{root} is incomplete: the first image in index.csv, {image}, does not exist."
         )
+    from prunedissect.data.probe_check import structure_errors  # numpy: only when needed
+
+    problems = structure_errors(root)
+    if problems:
+        raise ValueError("; ".join(problems) + ".")
     return root
 
 

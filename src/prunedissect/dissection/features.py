@@ -27,6 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunedissect.checkpoints import temporary_sibling, write_checksum
+from prunedissect.torchfiles import read_torch
+
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 
@@ -81,7 +84,8 @@ def extract_activations(
     :class:`~prunedissect.data.broden.BrodenImages`); row ``indices[b]`` of each file receives
     image ``b``'s maps, so the files are in probe index order whatever the loader's order.
     2-D outputs ``(B, K)`` are stored as ``(B, K, 1, 1)``. ``model`` is moved to ``device`` and
-    put in eval mode. Returns each file's shape.
+    put in eval mode. Each file is written beside its path and renamed into place when complete,
+    then gets a ``.sha256`` sidecar (:mod:`prunedissect.checkpoints`). Returns each file's shape.
     """
     logger = logger or logging.getLogger(__name__)
     device = torch.device(device)
@@ -101,7 +105,10 @@ def extract_activations(
                 maps = _as_maps(captured[layer], layer)
                 if layer not in files:
                     files[layer] = np.lib.format.open_memmap(
-                        Path(path), mode="w+", dtype=np.float16, shape=(n_images, *maps.shape[1:])
+                        temporary_sibling(path),
+                        mode="w+",
+                        dtype=np.float16,
+                        shape=(n_images, *maps.shape[1:]),
                     )
                 files[layer][rows] = _to_float16(maps, layer)
             written[rows] = True
@@ -122,12 +129,20 @@ def extract_activations(
     for layer, array in files.items():
         array.flush()
         shapes[layer] = tuple(array.shape)
+        temporary = Path(array.filename)
+        del array
+        os.replace(temporary, outputs[layer])
+        write_checksum(outputs[layer])
+    files.clear()
     return shapes
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A checkpoint's weights as a plain state dict (see the module docstring for formats)."""
-    loaded = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """A checkpoint's weights as a plain state dict (see the module docstring for formats).
+
+    An unreadable (e.g. truncated) file raises a ValueError naming it.
+    """
+    loaded = read_torch(path)
     if isinstance(loaded, Mapping):
         for key in ("state_dict", "model"):
             if key in loaded and isinstance(loaded[key], Mapping):
@@ -189,11 +204,36 @@ def build_model(
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
-        raise ValueError(
-            f"the checkpoint does not fit {arch} with {num_classes} classes and {kwargs or 'no'} "
-            f"extra arguments: {error}"
-        ) from error
+        raise ValueError(_misfit_message(arch, num_classes, kwargs, state_dict, error)) from None
     return model
+
+
+def _misfit_message(
+    arch: str,
+    num_classes: int,
+    kwargs: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    error: RuntimeError,
+    *,
+    detail_lines: int = 6,
+) -> str:
+    """A one-line diagnosis (what the checkpoint looks like), then the first mismatches."""
+    from prunedissect.models.diagnose import guess_architecture
+
+    guess = guess_architecture(state_dict)
+    conv1 = state_dict.get("conv1.weight")
+    evidence = f" (conv1.weight has shape {tuple(conv1.shape)})" if conv1 is not None else ""
+    looks = f"; it looks like {guess}{evidence}" if guess else ""
+    details = [line.strip() for line in str(error).splitlines() if line.strip()]
+    shown = details[:detail_lines]
+    more = f"\n  ... {len(details) - len(shown)} more lines" if len(details) > len(shown) else ""
+    return (
+        f"the checkpoint does not fit {arch} with {num_classes} classes and {dict(kwargs) or 'no'}"
+        f" extra arguments{looks} (CLI: --arch, --model-kwarg width=N; workflow: model.arch, "
+        "model.width)\n  details: "
+        + "\n  ".join(shown)
+        + more
+    )
 
 
 def _as_maps(output: torch.Tensor, layer: str) -> torch.Tensor:
