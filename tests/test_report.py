@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import REPO, run_snakemake
 from prunedissect import report, tables
+from prunedissect.checkpoints import write_checksum
 from prunedissect.data.broden import BrodenWriter, LabelSpec
 
 
@@ -254,6 +255,7 @@ def _write_study(root, *, trials, levels):
                 dissect / "activations.npy",
                 rng.random((N_IMAGES, K_UNITS, MAP, MAP)).astype(np.float16),
             )
+            write_checksum(dissect / "activations.npy")  # as extract_activations does
             picks = [(u + level * (u % 2)) % len(CONCEPTS) for u in range(K_UNITS)]
             ious = 0.1 - 0.03 * level + 0.01 * np.arange(K_UNITS) / K_UNITS
             pd.DataFrame(
