@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from prunedissect import tables
+from prunedissect import digests, tables
 from conftest import REPO, SNAKEMAKE, job_counts, run_snakemake, run_test_study
 
 pytestmark = pytest.mark.slow
@@ -64,6 +64,15 @@ def test_tables_hold_documented_columns_and_sane_values(test_study):
     consistency = frames["consistency"]
     level0 = consistency[consistency.level == 0]
     assert (level0.still_interpretable.dropna() == 1.0).all()
+
+
+def test_tables_match_the_committed_golden_digests(test_study):
+    """Pinned kernels: these bytes are the same on any x86-64 host (README: Reproducibility).
+    After a deliberate change of results: python -m prunedissect.digests write ..."""
+    problems = digests.compare_digests(
+        test_study / "results/tables", REPO / ".test" / "digests.sha256"
+    )
+    assert problems == []
 
 
 def test_figures_and_report_are_valid_files(test_study):

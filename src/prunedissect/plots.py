@@ -41,6 +41,22 @@ _METADATA = {
 }
 
 
+#: One colour per Broden category in every figure (seaborn's colourblind palette, chosen so that
+#: no two categories share a hue family); categories outside Broden get the remaining colours.
+CATEGORY_COLOURS = dict(
+    zip(
+        ("color", "object", "part", "material", "scene", "texture"),
+        [sns.color_palette("colorblind")[k] for k in (0, 2, 3, 4, 5, 8)],
+        strict=True,
+    )
+)
+
+
+def _category_palette(categories: Sequence[str]) -> list:
+    spare = iter(sns.color_palette("colorblind")[k] for k in (1, 6, 7, 9))
+    return [CATEGORY_COLOURS.get(c) or next(spare, (0.5, 0.5, 0.5)) for c in categories]
+
+
 class PlotError(ValueError):
     """A table cannot be plotted as asked (wrong columns, unknown trial, nothing to draw)."""
 
@@ -172,7 +188,7 @@ def plot_categories(summary: pd.DataFrame, *, trial: int) -> Figure:
     categories = sorted(data["category"].unique())
     if not categories:
         raise PlotError("categories figure: the summary holds no per-category rows")
-    palette = sns.color_palette("colorblind", len(categories))
+    palette = _category_palette(categories)
     layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
         fig, axes = _figure(1, len(layers))
