@@ -37,10 +37,10 @@ def _dry_run(*args: str, cwd=REPO) -> str:
 
 def test_default_config_builds_dag():
     counts = job_counts(_dry_run())
-    # config/config.yaml: 2 trials x (level 0 + 5 pruned levels), layer3 dissected at all 12
-    assert counts["train_dense"] == 2 and counts["train_pruned"] == 10
+    # config/config.yaml: 2 trials x (level 0 + 3 pruned levels), layers 1-3 dissected at all 8
+    assert counts["train_dense"] == 2 and counts["train_pruned"] == 6
     analysis = ("extract_activations", "compute_thresholds", "tally_iou")
-    assert [counts[rule] for rule in analysis] == [12, 12, 12]
+    assert [counts[rule] for rule in analysis] == [24, 24, 24]
 
 
 def test_test_config_builds_dag():
