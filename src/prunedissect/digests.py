@@ -16,27 +16,22 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from prunedissect.checkpoints import sha256_file
+
 #: The study tables whose bytes are the study's answer (results/tables/<name>.parquet).
 TABLES = ("accuracy", "units", "summary", "consistency")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in chunks."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def table_digests(tables_dir: str | os.PathLike) -> dict[str, str]:
     """{file name: sha256} of the study tables present in ``tables_dir``."""
     tables_dir = Path(tables_dir)
     files = (tables_dir / f"{name}.parquet" for name in TABLES)
-    return {path.name: file_sha256(path) for path in files if path.exists()}
+    return {path.name: sha256_file(path) for path in files if path.exists()}
 
 
 def read_digests(path: str | os.PathLike) -> dict[str, str]:
