@@ -59,7 +59,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    base = {k: v for k, v in os.environ.items() if k not in cpu_environment(pin_kernels=True, threads=1)}
+    pinned = cpu_environment(pin_kernels=True, threads=1)
+    base = {k: v for k, v in os.environ.items() if k not in pinned}
     settings = {
         "pinned (AVX2, 1 thread)": {**base, **cpu_environment(pin_kernels=True, threads=1)},
         "native (host ISA, 1 thread)": {**base, "OMP_NUM_THREADS": "1"},

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_dissection_segments import write_probe
 
 from prunedissect.cli import main, parse_kwargs
 from prunedissect.models import get_model
+from test_dissection_segments import write_probe
 
 SCRIPT = Path(sys.executable).with_name("prunedissect")
 

@@ -17,7 +17,6 @@ from prunedissect.data.concepts import (
     CLASSES,
     COLOURS,
     SCENES,
-    SHAPE_PARTS,
     TEXTURES,
     class_names,
     concept_labels,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml
-
-from prunedissect.config import ConfigError, check_config, schema_errors
 from snakemake.utils import validate
 
 from conftest import REPO, make_imagefolder, run_snakemake
+from prunedissect.config import ConfigError, check_config, schema_errors
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -34,7 +32,9 @@ def test_empty_config_gets_every_default():
     check_config(config, SCHEMA)
 
 
-@pytest.mark.parametrize("path", PRESETS + [REPO / ".test/config/config.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", PRESETS + [REPO / ".test/config/config.yaml"], ids=lambda p: p.name
+)
 def test_shipped_configs_are_valid(path):
     config = yaml.safe_load(path.read_text())
     assert schema_errors(config, SCHEMA) == []

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from test_dissection_segments import write_probe
 from torch import nn
 
 from prunedissect.data.broden import Broden
@@ -19,6 +18,7 @@ from prunedissect.dissection import (
     infer_num_classes,
     load_state_dict,
 )
+from test_dissection_segments import write_probe
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from test_dissection_segments import FakeProbe, concept_mask, random_probe
 
 from prunedissect.data.broden import CategoryLabels
 from prunedissect.dissection import (
@@ -17,6 +16,7 @@ from prunedissect.dissection import (
     tally_table,
     unit_thresholds,
 )
+from test_dissection_segments import FakeProbe, concept_mask, random_probe
 
 
 def reference_tally(acts, thresholds, probe, concepts, *, restricted):
@@ -115,7 +115,8 @@ def test_hand_built_iou():
     thresholds = np.array([0.5, 0.5, 0.5])
     acts = hand_activations()
     tally = tally_iou(acts, thresholds, labels, category_restricted=True)
-    # unit 0: red pixels exactly -> IoU(red) = 4 / 4 = 1; blue: 0 / (4 + 12); beach: 4 / (4 + 32 - 4)
+    # unit 0: red pixels exactly -> IoU(red) = 4 / 4 = 1; blue: 0 / (4 + 12);
+    # beach: 4 / (4 + 32 - 4)
     np.testing.assert_array_equal(tally.intersection[0], [4, 0, 4])
     np.testing.assert_array_equal(tally.union[0], [4, 16, 32])
     # unit 1 fires on 8 px of image 0 (4 red, 4 blue) and 4 px of image 1 (colour unlabelled):

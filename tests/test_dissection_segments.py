@@ -47,7 +47,6 @@ def random_probe(rng: np.random.Generator, *, n_images: int, shape: tuple[int, i
     """A random probe: colour (2 layers, overlapping numbers), object, part (shares number 5
     with object), scene (image level, sometimes two labels), categories sometimes unlabelled."""
     names = {n: f"label{n}" for n in range(1, 13)}
-    palette = {"color": [1, 2, 3], "object": [4, 5, 6], "part": [5, 7, 8], "scene": [10, 11, 12]}
     segs = []
     for _ in range(n_images):
         seg = {}

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO, run_snakemake
-from test_dissection_segments import write_probe
 
+from conftest import REPO, run_snakemake
 from prunedissect.models import get_model
 from prunedissect.torchfiles import save_torch
+from test_dissection_segments import write_probe
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,9 @@ from prunedissect.overview import overview_markdown
 def _frames():
     accuracy = pd.DataFrame(
         dict(trial=t, level=lv, density=d, params_remaining=100, top1=a, top5=1.0, loss=0.1)
-        for t, lv, d, a in [(0, 0, 1.0, 0.9), (1, 0, 1.0, 0.9), (0, 1, 0.25, 0.8), (1, 1, 0.25, 0.6)]
+        for t, lv, d, a in [
+            (0, 0, 1.0, 0.9), (1, 0, 1.0, 0.9), (0, 1, 0.25, 0.8), (1, 1, 0.25, 0.6)
+        ]
     )
     units = []
     # trial 0: level 0 has units 0 (red), 1 (striped); level 1 keeps unit 0 only, as red

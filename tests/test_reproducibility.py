@@ -9,9 +9,9 @@ import shutil
 import pandas as pd
 import pytest
 
+from conftest import REPO, run_snakemake
 from prunedissect import digests
 from prunedissect.reproducibility import THREADS_VARIABLE, cpu_environment, job_threads
-from conftest import REPO, run_snakemake
 
 
 def test_pinned_environment_names_every_kernel_family_and_the_thread_count():

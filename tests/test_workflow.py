@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from prunedissect import digests, tables
 from conftest import REPO, SNAKEMAKE, job_counts, run_snakemake, run_test_study
+from prunedissect import digests, tables
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,9 @@ def relative_digest(workdir: Path) -> dict[str, str]:
 
 
 def test_tables_hold_documented_columns_and_sane_values(test_study):
-    frames = {name: pd.read_parquet(test_study / f"results/tables/{name}.parquet") for name in TABLES}
+    frames = {
+        name: pd.read_parquet(test_study / f"results/tables/{name}.parquet") for name in TABLES
+    }
     assert tables.check_tables(frames) == []
     for name, frame in frames.items():
         assert list(frame.columns) == list(tables.COLUMNS[name]), name
@@ -60,7 +62,8 @@ def test_tables_hold_documented_columns_and_sane_values(test_study):
         assert chain.density.tolist() == pytest.approx([1.0, 0.5, 0.25], abs=1e-3)
     units = frames["units"]
     assert units.unit.min() == 0
-    assert units.groupby(["trial", "level", "layer"]).unit.nunique().eq(4 * 4).all()  # width 4: layer3 = 16 units
+    # width 4: layer3 = 16 units
+    assert units.groupby(["trial", "level", "layer"]).unit.nunique().eq(4 * 4).all()
     consistency = frames["consistency"]
     level0 = consistency[consistency.level == 0]
     assert (level0.still_interpretable.dropna() == 1.0).all()
@@ -92,7 +95,8 @@ def test_figures_and_report_are_valid_files(test_study):
 
 def test_every_rule_wrote_its_log(test_study):
     logs = list((test_study / "logs").rglob("*.log"))
-    assert logs and all(p.stat().st_size > 0 for p in logs), [p for p in logs if not p.stat().st_size]
+    empty = [p for p in logs if not p.stat().st_size]
+    assert logs and not empty, empty
 
 
 def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_study):
@@ -112,7 +116,9 @@ def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_stu
     # .test: 2 trials x 3 levels, layer3 dissected at every level -> 6 of each analysis job
     assert jobs["train_dense"] == "2" and jobs["train_pruned"] == "4"
     assert jobs["extract_activations"] == jobs["tally_iou"] == "6"
-    chains = [line.split(":")[1].split(",")[0].strip() for line in lines if line.startswith("  trial ")]
+    chains = [
+        line.split(":")[1].split(",")[0].strip() for line in lines if line.startswith("  trial ")
+    ]
     assert chains == ["3 levels", "3 levels"]
 
 
@@ -126,14 +132,16 @@ def test_one_level_analysis_reruns_without_training(test_study):
 def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
     override = tmp_path / "iou.yaml"
     override.write_text("dissection:\n  iou_threshold: 0.04\n")
-    jobs = dry_run_jobs(test_study, "--configfile", str(test_study / "config/config.yaml"), str(override))
+    config = str(test_study / "config/config.yaml")
+    jobs = dry_run_jobs(test_study, "--configfile", config, str(override))
     assert "train_dense" not in jobs and "train_pruned" not in jobs
     assert "extract_activations" not in jobs and "compute_thresholds" not in jobs
     assert jobs["tally_iou"] == 6
 
     more = tmp_path / "levels.yaml"
     more.write_text("pruning:\n  levels: 3\n")
-    jobs = dry_run_jobs(test_study, "--configfile", str(test_study / "config/config.yaml"), str(more))
+    config = str(test_study / "config/config.yaml")
+    jobs = dry_run_jobs(test_study, "--configfile", config, str(more))
     assert jobs.get("train_dense", 0) == 0
     assert jobs["train_pruned"] == 2, "only level 3 of each trial trains"
     assert jobs["extract_activations"] == 2
@@ -146,7 +154,8 @@ def test_killed_run_keeps_finished_levels_and_resumes_to_identical_tables(test_s
     (work / "config").mkdir()
     (work / "config/config.yaml").write_text((REPO / ".test/config/config.yaml").read_text())
     proc = subprocess.Popen(
-        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2"],
+        [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+         "--cores", "2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     # level 2's log appears once its job starts, i.e. after Snakemake recorded level 1 as done

@@ -19,7 +19,8 @@ def test_snakemake_lint_is_clean():
 
 
 def test_snakefmt_finds_nothing_to_reformat():
-    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "workflow/rules").glob("*.smk"))]
+    rules = (REPO / "workflow/rules").glob("*.smk")
+    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in rules)]
     proc = subprocess.run(
         [sys.executable, "-m", "snakefmt", "--check", "--diff", *files],
         cwd=REPO,
@@ -27,6 +28,24 @@ def test_snakefmt_finds_nothing_to_reformat():
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_finds_no_lint_or_import_order_problem():
+    """ruff (pyflakes, pycodestyle, isort) over every Python file; per-file exceptions are in
+    pyproject.toml ([tool.ruff.lint.per-file-ignores]), not in noqa comments."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "src", "workflow", "tests",
+         "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    noqa = subprocess.run(
+        ["grep", "-rn", "--include=*.py", "#[ ]noqa", "src", "workflow", "tests", "benchmarks"],
+        cwd=REPO, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert noqa == "", noqa
 
 
 def _dry_run(*args: str, cwd=REPO) -> str:

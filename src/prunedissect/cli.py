@@ -148,7 +148,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def parse_kwargs(items: Sequence[str]) -> dict[str, Any]:
-    """``["width=16", "aux_logits=false"]`` -> ``{"width": 16, "aux_logits": False}`` (YAML values)."""
+    """``["width=16", "aux_logits=false"]`` -> ``{"width": 16, "aux_logits": False}``.
+
+    Values are read as YAML."""
     kwargs = {}
     for item in items:
         key, sep, value = item.partition("=")

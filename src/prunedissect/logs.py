@@ -52,17 +52,17 @@ def log_to_file(
     the job has succeeded (:func:`finish_attempts`).
     """
     # the stream lives on as stderr: never closed here
-    stream: TextIO = open(path, "a" if append else "w", buffering=1)  # noqa: SIM115
+    stream: TextIO = open(path, "a" if append else "w", buffering=1)
     if attempts is not None:
         attempts = Path(attempts)
         if attempts.is_file() and attempts.stat().st_size:
             stream.write(f"{RESUMED_MARKER}\n{attempts.read_text(errors='replace')}")
             stream.write(f"{THIS_ATTEMPT_MARKER}\n")
-            attempt_stream = open(attempts, "a", buffering=1)  # noqa: SIM115
+            attempt_stream = open(attempts, "a", buffering=1)
             attempt_stream.write(f"{RESUMED_MARKER}\n")
         else:
             attempts.parent.mkdir(parents=True, exist_ok=True)
-            attempt_stream = open(attempts, "w", buffering=1)  # noqa: SIM115
+            attempt_stream = open(attempts, "w", buffering=1)
         stream = _Tee(stream, attempt_stream)  # type: ignore[assignment]
     sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, format=FORMAT, force=True)

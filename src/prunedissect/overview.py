@@ -61,7 +61,9 @@ def overview_markdown(
     for layer in sorted(summary["layer"].unique()):
         layer_totals = totals[totals["layer"] == layer]
         spread = (
-            per_category[(per_category["layer"] == layer) & (per_category["interpretable_units"] > 0)]
+            per_category[
+                (per_category["layer"] == layer) & (per_category["interpretable_units"] > 0)
+            ]
             .groupby(["trial", "level"])
             .size()
             .rename("categories")

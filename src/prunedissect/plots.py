@@ -245,7 +245,9 @@ def plot_consistency(consistency: pd.DataFrame) -> Figure:
     return _trial_panels(data, panels, percent=True)
 
 
-def _trial_panels(data: pd.DataFrame, panels: list[tuple[str, str, str]], *, percent: bool) -> Figure:
+def _trial_panels(
+    data: pd.DataFrame, panels: list[tuple[str, str, str]], *, percent: bool
+) -> Figure:
     """One row of panels per layer, one panel per (column, y label, title), a line per trial.
 
     ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero.

@@ -75,7 +75,7 @@ def job_threads(granted: int) -> int:
 
 def kernel_report() -> str:
     """One line naming the kernels in use (for job logs): torch's CPU capability and threads."""
-    import torch  # noqa: PLC0415 (the pin must be in place before torch is imported)
+    import torch  # the pin must be in place before torch is imported
 
     return (
         f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "

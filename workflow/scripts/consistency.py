@@ -1,10 +1,10 @@
 """Rule consistency: results/tables/units.parquet -> results/tables/consistency.parquet."""
 
 
-from prunedissect.logs import log_to_file
 from prunedissect import tables
+from prunedissect.logs import log_to_file
 
-log = log_to_file(snakemake.log[0], name="consistency")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="consistency")
 
 units = tables.read_table(snakemake.input.units, table="units")
 consistency = tables.consistency_table(units)

@@ -1,10 +1,10 @@
 """Rule gather_accuracy: every checkpoint's metrics.json -> results/tables/accuracy.parquet."""
 
 
-from prunedissect.logs import log_to_file
 from prunedissect import tables
+from prunedissect.logs import log_to_file
 
-log = log_to_file(snakemake.log[0], name="gather_accuracy")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="gather_accuracy")
 
 accuracy = tables.accuracy_table(tables.read_metrics(snakemake.input.metrics))
 tables.write_table(accuracy, snakemake.output[0], table="accuracy")

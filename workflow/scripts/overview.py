@@ -7,12 +7,12 @@ from prunedissect import tables
 from prunedissect.logs import log_to_file
 from prunedissect.overview import overview_markdown
 
-log = log_to_file(snakemake.log[0], name="overview")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="overview")
 
 frames = {
     name: tables.read_table(path, table=name)
-    for name, path in snakemake.input.items()  # noqa: F821
+    for name, path in snakemake.input.items()
 }
 text = overview_markdown(frames["accuracy"], frames["summary"], frames["consistency"])
-Path(snakemake.output[0]).write_text(text)  # noqa: F821
-log.info("wrote %s", snakemake.output[0])  # noqa: F821
+Path(snakemake.output[0]).write_text(text)
+log.info("wrote %s", snakemake.output[0])

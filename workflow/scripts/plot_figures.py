@@ -1,10 +1,10 @@
 """Rules plot_*: result tables -> one figure (params.figure) as PNG and PDF."""
 
 
-from prunedissect.logs import log_to_file
 from prunedissect import plots, tables
+from prunedissect.logs import log_to_file
 
-log = log_to_file(snakemake.log[0], name="plot_figures")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="plot_figures")
 
 
 def table(name):

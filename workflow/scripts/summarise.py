@@ -1,10 +1,10 @@
 """Rule summarise: results/tables/units.parquet -> results/tables/summary.parquet."""
 
 
-from prunedissect.logs import log_to_file
 from prunedissect import tables
+from prunedissect.logs import log_to_file
 
-log = log_to_file(snakemake.log[0], name="summarise")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="summarise")
 
 units = tables.read_table(snakemake.input.units, table="units")
 categories = tables.read_categories(snakemake.input.tally)

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunedissect.checkpoints import temporary_sibling, write_checksum
+from prunedissect.checkpoints import write_checksum
+from prunedissect.files import temporary_sibling
 from prunedissect.torchfiles import read_torch
 
 FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -198,7 +199,8 @@ def build_model(
         if arch not in torchvision.models.list_models():
             raise ValueError(
                 f"unknown architecture {arch!r}: neither a prunedissect model "
-                f"({', '.join(list_models())}) nor a torchvision one (torchvision.models.list_models())"
+                f"({', '.join(list_models())}) nor a torchvision one "
+                "(torchvision.models.list_models())"
             )
         model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
     try:

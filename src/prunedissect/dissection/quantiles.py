@@ -62,7 +62,8 @@ def quantile_position(n: int, quantile: float) -> QuantilePosition:
 
 
 def lerp(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
-    """numpy's quantile interpolation: ``a + (b - a) * g``, or ``b - (b - a) * (1 - g)`` for g >= 0.5."""
+    """numpy's quantile interpolation: ``a + (b - a) * g``, or ``b - (b - a) * (1 - g)`` for
+    g >= 0.5."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     diff = b - a
