@@ -264,6 +264,7 @@ def test_prepare_cifar10_rule(file_server, tmp_path):
         f"config.update({{'dataset': {{'url': '{url}/c.tar.gz', 'md5': '{_md5(cifar.archive)}'}},"
         " 'probe': {'url': None, 'md5': None}})\n"
         "def unresized_probe_dir():\n    return 'unused'\n"
+        "from prunedissect import resources as jobs\n"
         f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
     )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -38,9 +38,9 @@ from prunedissect.data.download import (
     check_imagefolder,
     download_broden,
     fetch,
-    md5sum,
     safe_extract,
 )
+from prunedissect.files import file_digest
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"timeout": 5.0, "retry_wait": 0.0, "progress": False}
@@ -324,7 +324,7 @@ def test_fetch_rejects_a_malformed_md5(tmp_path):
 def test_md5sum_matches_hashlib(tmp_path):
     data = _payload(3_000_000)
     (tmp_path / "f").write_bytes(data)
-    assert md5sum(tmp_path / "f", chunk_size=1000) == _md5(data)
+    assert file_digest(tmp_path / "f", "md5") == _md5(data)
 
 
 # ------------------------------------------------------------------------------------------
@@ -581,6 +581,7 @@ def test_download_broden_rule_runs_the_download(server, tmp_path):
         f"config.update({{'probe': {{'url': '{url}/broden1_224.zip', 'md5': '{_md5(archive)}'}},"
         " 'dataset': {'url': 'unused', 'md5': 'unused'}})\n"
         "def unresized_probe_dir():\n    return 'resources/broden/broden1_224'\n"
+        "from prunedissect import resources as jobs\n"
         f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
     )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -221,6 +221,7 @@ def test_resize_probe_rule(probe, tmp_path):
         "config.update({'probe': {'url': None, 'md5': None},"
         " 'dataset': {'url': 'unused', 'md5': 'unused'}})\n"
         f"def unresized_probe_dir():\n    return {str(probe)!r}\n"
+        "from prunedissect import resources as jobs\n"
         f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
     )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

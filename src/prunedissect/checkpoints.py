@@ -19,11 +19,12 @@ while parsing without importing torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
+
+from prunedissect.files import file_digest, write_bytes_atomic
 
 SUFFIX = ".sha256"
 FULL_DIGEST_LIMIT = 1 << 30
@@ -47,26 +48,7 @@ def sidecar(path: str | os.PathLike) -> Path:
 
 def sha256_file(path: str | os.PathLike) -> str:
     """Hexadecimal SHA-256 of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary sibling file and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_sibling(path)
-    with open(tmp, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def temporary_sibling(path: str | os.PathLike) -> Path:
-    """A hidden file name beside ``path`` for writing it before an atomic rename."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+    return file_digest(path, "sha256")
 
 
 def write_checksum(path: str | os.PathLike) -> str:

@@ -17,13 +17,12 @@ import io
 import os
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from prunedissect.checkpoints import write_bytes_atomic
+from prunedissect.files import write_bytes_atomic
 
 _NPZ_DATE = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamp: same mask -> byte-identical file
 

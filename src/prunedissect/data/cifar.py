@@ -16,9 +16,7 @@ import io
 import logging
 import os
 import pickle
-import shutil
 import tarfile
-import tempfile
 import zlib
 from pathlib import Path, PurePosixPath
 
@@ -26,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from prunedissect.data.download import ArchiveError, fetch
+from prunedissect.files import staged_directory
 
 log = logging.getLogger(__name__)
 
@@ -167,17 +166,11 @@ def cifar10_to_imagefolder(
     classes = _class_names(members[META])
     train = [load_cifar_batch(members[name], what=name) for name in TRAIN_BATCHES]
     val = [load_cifar_batch(members[TEST_BATCH], what=TEST_BATCH)]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.writing-", dir=out_dir.parent))
-    try:
+    with staged_directory(out_dir) as staging:
         counts = {
-            split: _write_split(staging / split, classes, batches)
+            split: _write_split(staging.path / split, classes, batches)
             for split, batches in (("train", train), ("val", val))
         }
-        os.rename(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info(
         "Wrote %d training and %d validation PNGs to %s", counts["train"], counts["val"], out_dir
     )

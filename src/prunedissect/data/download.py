@@ -18,7 +18,6 @@ while building the DAG without paying for a torch import.
 from __future__ import annotations
 
 import csv
-import hashlib
 import http.client
 import logging
 import os
@@ -27,7 +26,6 @@ import shutil
 import stat
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
+
+from prunedissect.files import file_digest, staged_directory
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +98,6 @@ class _Interrupted(Exception):
 
 # --------------------------------------------------------------------------------------------
 # Download
-
-
-def md5sum(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
-    """Return the hexadecimal MD5 digest of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _with_hint(message: str, hint: str | None) -> str:
@@ -253,7 +244,7 @@ def fetch(
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     if dest.exists():
-        if md5sum(dest) == md5:
+        if file_digest(dest, "md5") == md5:
             log.info("%s is already present with the expected MD5; not downloading", dest)
             return dest
         log.warning("%s exists but its MD5 differs from %s; downloading again", dest, md5)
@@ -288,7 +279,7 @@ def fetch(
                 retry_wait,
             )
             time.sleep(retry_wait)
-    actual = md5sum(part)
+    actual = file_digest(part, "md5")
     if actual != md5:
         part.unlink()
         raise ChecksumError(
@@ -402,16 +393,12 @@ def safe_extract(
         raise FileNotFoundError(f"archive {archive} does not exist")
     if target.exists():
         raise FileExistsError(f"{target} already exists; delete it before extracting again")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.extracting-", dir=target.parent))
-    try:
-        _extract_into(archive, staging)
-        entries = list(staging.iterdir())
+    with staged_directory(target, purpose="extracting") as staging:
+        _extract_into(archive, staging.path)
+        entries = list(staging.path.iterdir())
         only = entries[0] if len(entries) == 1 else None
-        root = only if unwrap and only and only.is_dir() and not only.is_symlink() else staging
-        os.rename(root, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if unwrap and only and only.is_dir() and not only.is_symlink():
+            staging.root = only
     log.info("Extracted %s into %s", archive, target)
     return target
 

@@ -23,7 +23,6 @@ import csv
 import logging
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from prunedissect.data.download import BRODEN_INDEX_COLUMNS, check_broden_dir
+from prunedissect.files import staged_directory
 
 log = logging.getLogger(__name__)
 
@@ -171,22 +171,16 @@ def resize_probe(
         rows = list(reader)
     categories = [column for column in header if column not in BRODEN_INDEX_COLUMNS]
     jobs = _plan(rows, categories, size, seg_size)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.writing-", dir=target.parent))
-    try:
-        _resize_all(jobs, source, staging, workers=workers, quality=jpeg_quality)
-        with open(staging / "index.csv", "w", newline="") as handle:
+    with staged_directory(target) as staging:
+        _resize_all(jobs, source, staging.path, workers=workers, quality=jpeg_quality)
+        with open(staging.path / "index.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
         for entry in sorted(source.iterdir()):
             # Hidden files (Snakemake's .snakemake_timestamp in directory outputs) stay behind.
             if entry.is_file() and entry.name != "index.csv" and not entry.name.startswith("."):
-                shutil.copyfile(entry, staging / entry.name)
-        os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+                shutil.copyfile(entry, staging.path / entry.name)
     log.info("Resized %d images and label files of %s into %s", len(jobs), source, target)
     return target
 
