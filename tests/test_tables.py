@@ -92,7 +92,7 @@ def _write_inputs(root, trials=(0, 1)):
         path = root / f"results/dissect/trial{trial}/level{level}/{layer}/units.parquet"
         path.parent.mkdir(parents=True)
         group.drop(columns=["trial", "level", "layer"]).to_parquet(path)
-        units.append(path)
+        units.append(((trial, level, layer), path))
     return metrics, units
 
 
@@ -131,17 +131,26 @@ def test_accuracy_rejects_percentages_and_duplicates():
         tables.accuracy_table(doubled)
 
 
-def test_dissection_key_parses_the_path_contract():
-    key = tables.dissection_key("results/dissect/trial3/level12/layer4.1/units.parquet")
-    assert key == (3, 12, "layer4.1")
-    with pytest.raises(TableError, match="not a dissection output path"):
-        tables.dissection_key("results/dissect/level1/units.parquet")
+def test_dissection_units_take_their_keys_from_the_caller_not_the_path(tmp_path):
+    _, units = _write_inputs(tmp_path, trials=(0,))
+    (key, path), *_ = units
+    moved = tmp_path / "anywhere.parquet"
+    moved.write_bytes(path.read_bytes())
+    frame = tables.read_dissection_units([moved], [(7, 12, "layer4.1")])
+    assert frame[["trial", "level", "layer"]].drop_duplicates().values.tolist() == [
+        [7, 12, "layer4.1"]
+    ]
+    assert len(frame) == 4
+    with pytest.raises(ValueError):
+        tables.read_dissection_units([moved, moved], [key])
 
 
 def test_units_table_joins_density_and_sorts(tmp_path):
     metrics, units = _write_inputs(tmp_path)
     accuracy = tables.accuracy_table(tables.read_metrics(metrics))
-    table = tables.units_table(tables.read_dissection_units(reversed(units)), accuracy)
+    units = units[::-1]
+    dissected = tables.read_dissection_units([p for _, p in units], [k for k, _ in units])
+    table = tables.units_table(dissected, accuracy)
     assert list(table.columns) == list(tables.COLUMNS["units"])
     assert len(table) == 2 * 3 * 4
     assert table[["trial", "level", "unit"]].head(5).values.tolist() == [

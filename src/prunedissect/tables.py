@@ -19,7 +19,6 @@ metadata (key ``description``) in every written file.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -101,7 +100,6 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
 
 _METRICS_KEYS = ("trial", "level", "density", "params_remaining", "top1", "top5", "loss")
 _DISSECT_UNIT_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
-_DISSECT_PATH = re.compile(r"trial(?P<trial>\d+)/level(?P<level>\d+)/(?P<layer>[^/]+)/[^/]+$")
 
 
 class TableError(ValueError):
@@ -132,26 +130,17 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def dissection_key(path: str | Path) -> tuple[int, int, str]:
-    """Parse ``(trial, level, layer)`` from ``.../trial{t}/level{l}/{layer}/<file>``."""
-    match = _DISSECT_PATH.search(Path(path).as_posix())
-    if match is None:
-        raise TableError(
-            f"{path}: not a dissection output path; expected "
-            "results/dissect/trial{trial}/level{level}/{layer}/<file>"
-        )
-    return int(match["trial"]), int(match["level"]), match["layer"]
-
-
-def read_dissection_units(paths: Iterable[str | Path]) -> pd.DataFrame:
+def read_dissection_units(
+    paths: Iterable[str | Path], keys: Iterable[tuple[int, int, str]]
+) -> pd.DataFrame:
     """Concatenate per-checkpoint ``units.parquet`` files, adding trial, level and layer.
 
-    The keys come from each file's path (see :func:`dissection_key`), so the files need not
-    repeat them.
+    ``keys`` holds each file's ``(trial, level, layer)``, in the order of ``paths`` (the
+    workflow's rule passes them as a param), so the files need not repeat them and no path is
+    parsed.
     """
     frames = []
-    for path in paths:
-        trial, level, layer = dissection_key(path)
+    for path, (trial, level, layer) in zip(paths, keys, strict=True):
         frame = pd.read_parquet(path)
         missing = [c for c in _DISSECT_UNIT_COLUMNS if c not in frame.columns]
         if missing:
@@ -161,8 +150,8 @@ def read_dissection_units(paths: Iterable[str | Path]) -> pd.DataFrame:
             )
         frame = frame.loc[:, list(_DISSECT_UNIT_COLUMNS)]
         frame.insert(0, "layer", layer)
-        frame.insert(0, "level", level)
-        frame.insert(0, "trial", trial)
+        frame.insert(0, "level", int(level))
+        frame.insert(0, "trial", int(trial))
         frames.append(frame)
     if not frames:
         raise TableError("no units.parquet files given; dissect at least one checkpoint first")

@@ -4,23 +4,14 @@
 
 REPORT_TRIAL = config["report"]["trial"]
 REPORT_LEVELS = [0, *[level for level in report_levels() if level != 0]]
+REPORT_KEYS = dissection_keys([REPORT_TRIAL], REPORT_LEVELS)
 
 
 rule unit_report:
     input:
-        units=expand(
-            "results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
-            trial=REPORT_TRIAL,
-            level=REPORT_LEVELS,
-            layer=layers(),
-        ),
+        units=dissection_files(rules.tally_iou.output.units, REPORT_KEYS),
         activations=verified(
-            expand(
-                "results/dissect/trial{trial}/level{level}/{layer}/activations.npy",
-                trial=REPORT_TRIAL,
-                level=REPORT_LEVELS,
-                layer=layers(),
-            )
+            dissection_files(rules.extract_activations.output.activations, REPORT_KEYS)
         ),
         metrics=expand(
             "results/train/trial{trial}/level{level}/metrics.json",
@@ -42,6 +33,8 @@ rule unit_report:
         "../../envs/prunedissect.yaml"
     params:
         trial=REPORT_TRIAL,
+        # (trial, level, layer) of each units and activations file, in input order
+        ids=REPORT_KEYS,
         units=config["report"]["units"],
         top_images=config["report"]["top_images"],
     script:

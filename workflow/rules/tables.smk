@@ -4,6 +4,7 @@
 
 # Level 0 is always dissected for the tables: consistency compares every level with it.
 TABLE_LEVELS = sorted({0, *dissected_levels()})
+TABLE_KEYS = dissection_keys(trial_ids(), TABLE_LEVELS)
 
 
 rule gather_accuracy:
@@ -28,12 +29,7 @@ rule gather_accuracy:
 rule gather_units:
     input:
         accuracy=rules.gather_accuracy.output[0],
-        units=expand(
-            "results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
-            trial=trial_ids(),
-            level=TABLE_LEVELS,
-            layer=layers(),
-        ),
+        units=dissection_files(rules.tally_iou.output.units, TABLE_KEYS),
     output:
         "results/tables/units.parquet",
     log:
@@ -42,6 +38,9 @@ rule gather_units:
         "results/benchmarks/gather_units/units.tsv"
     conda:
         "../../envs/prunedissect.yaml"
+    params:
+        # (trial, level, layer) of each units file, in input order
+        ids=TABLE_KEYS,
     script:
         "../scripts/gather_units.py"
 

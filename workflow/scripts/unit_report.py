@@ -2,19 +2,20 @@
 
 from pathlib import Path
 
-from prunedissect.checkpoints import verify_all
-from prunedissect.logs import log_to_file
 from prunedissect import report, tables
+from prunedissect.checkpoints import verify_all
 from prunedissect.data.broden import Broden
+from prunedissect.logs import log_to_file
 
-log = log_to_file(snakemake.log[0], name="unit_report")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="unit_report")
 
-verify_all(snakemake.input.activations)  # noqa: F821
+verify_all(snakemake.input.activations)
 layers = {}
-for units_path, activations_path in zip(snakemake.input.units, snakemake.input.activations):
-    trial, level, layer = tables.dissection_key(units_path)
-    if tables.dissection_key(activations_path) != (trial, level, layer):
-        raise ValueError(f"unpaired inputs {units_path} and {activations_path}")
+# the rule passes each file pair's (trial, level, layer) in input order: no path is parsed
+inputs = zip(
+    snakemake.params.ids, snakemake.input.units, snakemake.input.activations, strict=True
+)
+for (_, level, layer), units_path, activations_path in inputs:
     data = report.load_level(
         level=level, units_path=units_path, activations_path=activations_path
     )
