@@ -41,7 +41,11 @@ def throughput(
     model: torch.nn.Module, data: InMemoryImages, mask: Mask | None, batch: int
 ) -> tuple[float, float]:
     """Images per wall-clock second and per CPU second of one epoch of :func:`train`."""
-    config = TrainingConfig(epochs=1, batch_size=batch, schedule="constant", lr=0.01)
+    config = TrainingConfig(
+        epochs=1, batch_size=batch, lr=0.01, momentum=0.9, nesterov=False, weight_decay=1e-4,
+        schedule="constant", milestones=(), gamma=0.1, warmup_epochs=0, augment=True,
+        num_workers=0, eval_batch_size=256,
+    )  # fmt: skip
     images = len(data) // batch * batch
     wall, cpu = time.perf_counter(), time.process_time()
     train(
@@ -105,7 +109,8 @@ def main() -> None:
         d = statistics.median(run[index] for run in dense)
         m = statistics.median(run[index] for run in masked)
         print(f"{clock} images/s: dense {d:8.1f}  masked {m:8.1f}  "
-              f"ratio masked/dense {m / d:.3f} (masking costs {100 * (1 - m / d):+.1f}%)")  # fmt: skip
+              f"ratio masked/dense {m / d:.3f} "
+              f"(masking costs {100 * (1 - m / d):+.1f}%)")  # fmt: skip
 
 
 if __name__ == "__main__":

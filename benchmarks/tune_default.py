@@ -16,20 +16,20 @@ from prunedissect.reproducibility import cpu_environment
 
 os.environ.update(cpu_environment(pin_kernels=True, threads=1))
 
-import argparse  # noqa: E402 (the pin must precede numpy and torch)
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse  # E402 allowed in pyproject.toml: the pin must precede numpy and torch
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from prunedissect.data import concepts  # noqa: E402
-from prunedissect.data.broden import Broden  # noqa: E402
-from prunedissect.dissection import build_model, dissect_model, load_state_dict  # noqa: E402
-from prunedissect.training import (  # noqa: E402
+from prunedissect.data import concepts
+from prunedissect.data.broden import Broden
+from prunedissect.dissection import build_model, dissect_model, load_state_dict
+from prunedissect.training import (
     LevelJob,
     LevelOutputs,
     PruningConfig,
@@ -38,8 +38,9 @@ from prunedissect.training import (  # noqa: E402
 )
 
 DEFAULT_TRAINING = dict(
-    epochs=9, batch_size=64, lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="cosine",
-    warmup_epochs=0, augment=True,
+    epochs=9, batch_size=64, lr=0.1, momentum=0.9, nesterov=False, weight_decay=1e-4,
+    schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0, augment=True, num_workers=0,
+    eval_batch_size=256,
 )  # fmt: skip
 NORMALISE = dict(mean=(0.5,) * 3, std=(0.25,) * 3)
 
@@ -69,7 +70,7 @@ def main() -> None:
         trial=args.trial, level=0, seed=args.trial, arch="resnet20",
         model_kwargs={"width": args.width}, images=data / "images", image_size=32,
         training=TrainingConfig.from_config({**DEFAULT_TRAINING, **json.loads(args.training)}),
-        pruning=PruningConfig(rewind_unit="epoch", rewind_step=1), **NORMALISE,
+        pruning=PruningConfig(rewind_unit="epoch", rewind_step=1, exclude=()), **NORMALISE,
     )  # fmt: skip
     files = LevelOutputs(
         model=out / "model.pt", mask=out / "mask.npz", metrics=out / "metrics.json",
@@ -87,11 +88,15 @@ def main() -> None:
     units = pd.concat([r.units.assign(layer=name) for name, r in results.items()])
     found = units[units["interpretable"]]
     counts = found["concept"].value_counts()
-    print(f"top-1 {metrics['top1']:.3f}, loss {metrics['loss']:.3f}, {metrics['wall_time_s']:.0f} s")
+    print(
+        f"top-1 {metrics['top1']:.3f}, loss {metrics['loss']:.3f}, "
+        f"{metrics['wall_time_s']:.0f} s"
+    )
     for layer in layers:
         here = found[found["layer"] == layer]
         print(f"  {layer}: {len(here)} of {(units['layer'] == layer).sum()} interpretable, "
-              f"{here['concept'].nunique()} concepts, {dict(here['category'].value_counts())}")  # fmt: skip
+              f"{here['concept'].nunique()} concepts, "
+              f"{dict(here['category'].value_counts())}")  # fmt: skip
     share = counts.iloc[0] / len(found) if len(found) else 0.0
     print(f"  all: {len(found)} interpretable, {found['concept'].nunique()} concepts, "
           f"{found['category'].nunique()} categories, most common "

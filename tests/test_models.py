@@ -6,14 +6,20 @@ import pytest
 import torch
 from torch import nn
 
-from prunedissect.models import get_model, list_models, model_kwargs, register_model
+from prunedissect.config import model_kwargs
+from prunedissect.models import get_model, list_models, register_model
 
 
 def resnet20_parameter_count(width: int, classes: int) -> int:
     """Parameters of the option-B CIFAR ResNet-20, counted by hand layer by layer."""
     w = (width, 2 * width, 4 * width)
-    conv = lambda cin, cout, k: cin * cout * k * k  # noqa: E731
-    bn = lambda c: 2 * c  # noqa: E731
+
+    def conv(cin, cout, k):
+        return cin * cout * k * k
+
+    def bn(c):
+        return 2 * c
+
     total = conv(3, w[0], 3) + bn(w[0])
     cin = w[0]
     for stage, cout in enumerate(w):

@@ -18,6 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers import pruning_config, schema_defaults, training_config
 from prunedissect.logs import RESUMED_MARKER, THIS_ATTEMPT_MARKER
 from prunedissect.models import get_model
 from prunedissect.pruning import Mask, prune_global_magnitude
@@ -74,10 +75,10 @@ def images(tmp_path_factory) -> Path:
 
 
 def small_job(images: Path, *, level: int = 0, **overrides) -> LevelJob:
-    training = TrainingConfig(
+    training = training_config(
         epochs=3, batch_size=8, lr=0.05, milestones=(2,), weight_decay=5e-4, momentum=0.9
     )
-    pruning = PruningConfig(fraction=0.5, rewind_unit="iteration", rewind_step=3)
+    pruning = pruning_config(fraction=0.5, rewind_unit="iteration", rewind_step=3)
     fields = dict(
         trial=0, level=level, seed=7, arch="resnet20", model_kwargs={"width": 4}, images=images,
         image_size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), training=training,
@@ -117,34 +118,47 @@ def run_chain(images: Path, root: Path, levels: int, **overrides) -> list[LevelO
 
 
 def test_step_schedule_with_warmup_is_hand_computed():
-    config = TrainingConfig(epochs=6, lr=0.1, milestones=(2, 4), gamma=0.1, warmup_epochs=1)
+    config = training_config(epochs=6, lr=0.1, milestones=(2, 4), gamma=0.1, warmup_epochs=1)
     rates = [learning_rate(config, it, 10) for it in (0, 4, 9, 10, 19, 20, 39, 40, 59)]
     assert rates == pytest.approx([0.01, 0.05, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
 def test_cosine_and_constant_schedules():
-    cosine = TrainingConfig(epochs=4, lr=0.2, schedule="cosine")
+    cosine = training_config(epochs=4, lr=0.2, schedule="cosine")
     assert learning_rate(cosine, 0, 10) == pytest.approx(0.2)
     assert learning_rate(cosine, 20, 10) == pytest.approx(0.1)
     assert learning_rate(cosine, 30, 10) == pytest.approx(0.1 * (1 - 2**-0.5))
-    constant = TrainingConfig(epochs=4, lr=0.3, schedule="constant", milestones=(1,))
+    constant = training_config(epochs=4, lr=0.3, schedule="constant", milestones=(1,))
     assert {learning_rate(constant, it, 10) for it in range(40)} == {0.3}
 
 
 def test_configs_from_the_config_sections():
-    training = TrainingConfig.from_config({"epochs": 3, "milestones": [1, 2], "nesterov": True})
+    training = TrainingConfig.from_config(
+        {**schema_defaults("training"), "epochs": 3, "milestones": [1, 2], "nesterov": True}
+    )
     assert training.milestones == (1, 2) and training.nesterov and training.batch_size == 64
-    with pytest.raises(ValueError, match="unknown key"):
-        TrainingConfig.from_config({"epoch": 3})
+    with pytest.raises(TypeError, match="epoch"):
+        TrainingConfig.from_config({**schema_defaults("training"), "epoch": 3})
     pruning = PruningConfig.from_config(
         {"levels": 7, "fraction": 0.36, "rewind": {"unit": "epoch", "step": 2},
          "finetune": {"epochs": 1, "lr": 0.01}, "exclude": ["fc"], "strategy": "finetune"}
     )  # fmt: skip
     assert pruning.rewind_iteration(50) == 100 and pruning.exclude == ("fc",)
+    assert pruning.fraction == 0.36 and pruning.strategy == "finetune"
     finetune = pruning.finetune_training(training)
     assert (finetune.epochs, finetune.lr, finetune.schedule) == (1, 0.01, "constant")
-    with pytest.raises(ValueError, match="fraction"):
-        PruningConfig(fraction=1.0)
+    # level 0's rule passes only rewind and exclude: the pruning values are absent, not defaulted
+    level0 = PruningConfig.from_config({"rewind": {"unit": "epoch", "step": 2}, "exclude": []})
+    assert level0.fraction is None and level0.strategy is None
+
+
+def test_a_pruned_level_without_a_fraction_is_refused(images, tmp_path):
+    job = small_job(images, level=1, pruning=PruningConfig(
+        rewind_unit="iteration", rewind_step=3, exclude=()))  # fmt: skip
+    model = get_model("resnet20", num_classes=3, width=4)
+    previous = PreviousLevel(model=tmp_path / "m.pt", mask=tmp_path / "m.npz")
+    with pytest.raises(ValueError, match="pruning.fraction"):
+        prepare_level(job, previous, model, 2)
 
 
 # ---------------------------------------------------------------- data
@@ -203,7 +217,7 @@ def test_missing_folder_and_tiny_training_sets_have_clear_errors(tmp_path, image
                       augment=False)  # fmt: skip
     model = get_model("resnet20", num_classes=3, width=2)
     with pytest.raises(ValueError, match="batch_size"):
-        train(model, data, config=TrainingConfig(batch_size=64), seed=0, device="cpu",
+        train(model, data, config=training_config(batch_size=64), seed=0, device="cpu",
               logger=logging.getLogger("t"))  # fmt: skip
 
 
@@ -219,7 +233,7 @@ def test_pruned_weights_stay_exactly_zero_despite_momentum_and_decay(images):
         dict(model.named_parameters()), Mask.ones_like(model), fraction=0.7
     )
     mask.apply_(model)
-    config = TrainingConfig(epochs=2, batch_size=8, lr=0.1, momentum=0.9, nesterov=True,
+    config = training_config(epochs=2, batch_size=8, lr=0.1, momentum=0.9, nesterov=True,
                             weight_decay=1e-3, schedule="constant")  # fmt: skip
     records = []
     handler = logging.Handler()
@@ -248,7 +262,7 @@ def test_masking_is_what_keeps_pruned_weights_at_zero(images):
         dict(model.named_parameters()), Mask.ones_like(model), fraction=0.7
     )
     mask.apply_(model)
-    config = TrainingConfig(epochs=1, batch_size=8, schedule="constant")
+    config = training_config(epochs=1, batch_size=8, schedule="constant")
     train(model, data, config=config, seed=1, device="cpu", logger=logging.getLogger("t"))
     params = dict(model.named_parameters())
     assert any(torch.count_nonzero(params[n][~keep]) > 0 for n, keep in mask.items())
@@ -346,9 +360,11 @@ LEVEL_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
     import torch
+    sys.path.insert(0, sys.argv[3])
+    from helpers import pruning_config, training_config
     from prunedissect.logs import finish_attempts, log_to_file
     from prunedissect.training import (
-        LevelJob, LevelOutputs, PruningConfig, TrainingConfig, run_level
+        LevelJob, LevelOutputs, run_level
     )
 
     torch.set_num_threads(1)
@@ -358,8 +374,8 @@ LEVEL_SCRIPT = textwrap.dedent("""
     job = LevelJob(
         trial=0, level=0, seed=3, arch="resnet20", model_kwargs={"width": 4}, images=images,
         image_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
-        training=TrainingConfig(epochs=25, batch_size=8, lr=0.05, milestones=(20,)),
-        pruning=PruningConfig(rewind_unit="iteration", rewind_step=3),
+        training=training_config(epochs=25, batch_size=8, lr=0.05, milestones=(20,)),
+        pruning=pruning_config(rewind_unit="iteration", rewind_step=3),
     )
     outputs = LevelOutputs(model=out / "model.pt", mask=out / "mask.npz",
                            metrics=out / "metrics.json", rewind=out / "rewind.pt")
@@ -370,7 +386,8 @@ LEVEL_SCRIPT = textwrap.dedent("""
 
 def start_level(script: Path, images: Path, out: Path) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([sys.executable, str(script), str(images), str(out)])
+    tests = str(Path(__file__).parent)
+    return subprocess.Popen([sys.executable, str(script), str(images), str(out), tests])
 
 
 @pytest.mark.slow

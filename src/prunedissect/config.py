@@ -101,6 +101,17 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
         image_size=config["dataset"]["image_size"],
     ):
         lines.append(f"config key dissection.layers: {problem}")
+    training = config["training"]
+    if training["nesterov"] and training["momentum"] <= 0:
+        lines.append(
+            f"config key training.nesterov: got true with training.momentum "
+            f"{training['momentum']}; allowed: nesterov needs momentum > 0"
+        )
+    if training["warmup_epochs"] > training["epochs"]:
+        lines.append(
+            f"config key training.warmup_epochs: got {training['warmup_epochs']}; allowed: "
+            f"0..{training['epochs']} (training.epochs)"
+        )
     n_levels = config["pruning"]["levels"]
     for key, values in (
         ("dissection.levels", config["dissection"].get("levels")),
@@ -118,6 +129,18 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
             f"0..{config['trials'] - 1} (there are {config['trials']} trials)"
         )
     return lines
+
+
+def model_kwargs(model_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Builder keyword arguments from the (checked) ``model`` config section.
+
+    Only ``resnet20`` takes ``width``; the torchvision builders take nothing beyond
+    ``num_classes``, so the key is dropped for them rather than passed to a builder that
+    would reject it. Torch-free, so the workflow calls it while it parses.
+    """
+    if model_config["arch"] == "resnet20":
+        return {"width": int(model_config["width"])}
+    return {}
 
 
 def raise_for(problems: list[str]) -> None:

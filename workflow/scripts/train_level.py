@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
+from prunedissect.devices import resolve_device
 from prunedissect.logs import finish_attempts, log_to_file
 from prunedissect.reproducibility import job_threads, kernel_report
-from prunedissect.devices import resolve_device
 from prunedissect.training import (
     LevelJob,
     LevelOutputs,
@@ -23,20 +23,19 @@ from prunedissect.training import (
     run_level,
 )
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 attempts = Path(sm.output.model).with_name("attempt.log")
 log = log_to_file(sm.log[0], name="train_level", attempts=attempts)
-level = int(sm.wildcards.get("level", 0))
-torch.set_num_threads(job_threads(sm.threads))
 params = sm.params
+torch.set_num_threads(job_threads(sm.threads))
 job = LevelJob(
-    trial=int(sm.wildcards.trial),
-    level=level,
-    seed=int(params.seed),
+    trial=params.trial,
+    level=params.level,
+    seed=params.seed,
     arch=params.model["arch"],
     model_kwargs={k: v for k, v in params.model.items() if k != "arch"},
     images=Path(sm.input.images),
-    image_size=int(params.data["image_size"]),
+    image_size=params.data["image_size"],
     mean=tuple(params.data["mean"]),
     std=tuple(params.data["std"]),
     training=TrainingConfig.from_config(params.training),
@@ -46,14 +45,14 @@ outputs = LevelOutputs(
     model=Path(sm.output.model),
     mask=Path(sm.output.mask),
     metrics=Path(sm.output.metrics),
-    rewind=Path(sm.output.rewind) if level == 0 else None,
+    rewind=Path(sm.output.rewind) if job.level == 0 else None,
 )
 previous = None
-if level > 0:
+if job.level > 0:
     previous = PreviousLevel(
         model=Path(sm.input.model), mask=Path(sm.input.mask), rewind=Path(sm.input.rewind)
     )
-device = resolve_device(sm.config["device"])
+device = resolve_device(params.device)
 log.info("device %s; %s", device, kernel_report())
 run_level(job, outputs=outputs, previous=previous, device=device, logger=log)
 finish_attempts(attempts)

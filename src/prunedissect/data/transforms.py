@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torchvision.transforms import Compose
 
+LARGE_IMAGE_SIDE = 128
+"""Inputs of this side or more are "large" (ImageNet-scale): ImageNet-style geometry, streamed
+from disk instead of held in memory, and the large job resources of the workflow."""
+
 # torchvision is imported inside the functions: importing it costs ~1.5 s, and the threshold and
 # tally jobs import prunedissect.dissection (hence this module) without ever building a pipeline.
 
@@ -28,14 +32,15 @@ def make_transform(
     """Return the torchvision pipeline from a PIL image to a normalised float tensor.
 
     ``large`` picks ImageNet-style geometry (random-resized crop for training, resize to 8/7 of
-    the side then centre crop for evaluation); by default it is on for inputs of 128 px or more.
+    the side then centre crop for evaluation); by default it is on for inputs of
+    ``LARGE_IMAGE_SIDE`` (128) px or more.
     Small inputs (CIFAR, the concept world) train with a padded random crop and a horizontal flip
     and evaluate at their own size.
     """
     from torchvision import transforms as T
 
     if large is None:
-        large = image_size >= 128
+        large = image_size >= LARGE_IMAGE_SIDE
     normalise = [T.ToTensor(), T.Normalize(list(mean), list(std))]
     if train and augment:
         if large:
