@@ -25,7 +25,8 @@ from prunedissect.checkpoints import (
     save_passed,
     sidecar,
 )
-from prunedissect.config import raise_for, schema_errors, semantic_errors
+from prunedissect import resources as jobs
+from prunedissect.config import model_kwargs, raise_for, schema_errors, semantic_errors
 from prunedissect.verify import rebuild_hint
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -128,46 +129,20 @@ def final_outputs():
     ]
 
 
-def model_kwargs():
-    """Builder keyword arguments of config["model"] (torch-free twin of
-    prunedissect.models.model_kwargs, so parsing the workflow never imports torch)."""
-    model = config["model"]
-    return {"width": model["width"]} if model["arch"] == "resnet20" else {}
+def dissection_keys(trials, levels):
+    """(trial, level, layer) of every dissected layer of these checkpoints; rules hand these
+    identifiers to their scripts as params, in the order of dissection_files()."""
+    return [
+        (trial, level, layer) for trial in trials for level in levels for layer in layers()
+    ]
 
 
-# Job sizes for cluster schedulers (profiles/README.md), scaled from the config; a profile's
-# set-resources overrides them. Minutes per epoch on one GPU: resnet20 on 32-px sets, the
-# torchvision models on ImageNet.
-EPOCH_MINUTES = {"resnet20": 1, "resnet18": 10, "googlenet": 12, "resnet50": 20}
-
-
-def sized(small, large):
-    """A resource value for 32-px studies (small) or ImageNet-scale (>= 128 px) ones (large)."""
-    return large if config["dataset"]["image_size"] >= 128 else small
-
-
-def gpu_count(wildcards):
-    """One GPU for training and extraction, none when the config pins the CPU."""
-    return 0 if config["device"] == "cpu" else 1
-
-
-def train_threads(wildcards):
-    """The training process plus its data-loader workers."""
-    return config["training"]["num_workers"] + 1
-
-
-def train_runtime(wildcards):
-    """Minutes for one level: epochs x minutes per epoch, +50% and 30 min of slack.
-
-    A level killed at the limit resumes from its last epoch checkpoint when retried.
-    """
-    epochs = config["training"]["epochs"]
-    if (
-        wildcards.get("level", "0") != "0"
-        and config["pruning"]["strategy"] == "finetune"
-    ):
-        epochs = config["pruning"]["finetune"]["epochs"]
-    return 30 + int(1.5 * epochs * EPOCH_MINUTES[config["model"]["arch"]])
+def dissection_files(pattern, keys):
+    """``pattern`` (a dissection rule's output) filled for each (trial, level, layer) key."""
+    return [
+        pattern.format(trial=trial, level=level, layer=layer)
+        for trial, level, layer in keys
+    ]
 
 
 def previous_level(output):

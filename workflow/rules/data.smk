@@ -11,7 +11,7 @@ rule generate_concepts:
         "results/benchmarks/generate_concepts/concepts.tsv"
     conda:
         "../../envs/prunedissect.yaml"
-    threads: 2
+    threads: jobs.threads(config, "generate_concepts")
     params:
         concepts=config["dataset"]["concepts"],
         image_size=config["dataset"]["image_size"],

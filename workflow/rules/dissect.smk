@@ -15,10 +15,10 @@ rule check_probe:
         "results/benchmarks/check_probe/probe_check.tsv"
     conda:
         "../../envs/prunedissect.yaml"
-    threads: 4
+    threads: jobs.threads(config, "check_probe")
     resources:
-        mem_mb=sized(2000, 8000),
-        runtime=sized(30, 240),
+        mem_mb=jobs.mem_mb(config, "check_probe"),
+        runtime=jobs.runtime(config, "check_probe"),
     script:
         "../scripts/check_probe.py"
 
@@ -36,8 +36,8 @@ rule encode_probe_labels:
     conda:
         "../../envs/prunedissect.yaml"
     resources:
-        mem_mb=sized(4000, 16000),
-        runtime=sized(30, 240),
+        mem_mb=jobs.mem_mb(config, "encode_probe_labels"),
+        runtime=jobs.runtime(config, "encode_probe_labels"),
     script:
         "../scripts/encode_probe_labels.py"
 
@@ -60,14 +60,15 @@ rule extract_activations:
         "results/benchmarks/extract_activations/trial{trial}_level{level}_{layer}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
-    threads: 4
+    threads: jobs.threads(config, "extract_activations")
     resources:
-        gpu=gpu_count,
-        mem_mb=sized(4000, 32000),
-        runtime=sized(30, 180),
+        gpu=jobs.gpu(config, "extract_activations"),
+        mem_mb=jobs.mem_mb(config, "extract_activations"),
+        runtime=jobs.runtime(config, "extract_activations"),
     params:
+        layer=lambda wildcards: wildcards.layer,
         arch=config["model"]["arch"],
-        model_kwargs=model_kwargs(),
+        model_kwargs=model_kwargs(config["model"]),
         image_size=config["dataset"]["image_size"],
         mean=config["dataset"]["mean"],
         std=config["dataset"]["std"],
@@ -96,12 +97,14 @@ rule compute_thresholds:
     conda:
         "../../envs/prunedissect.yaml"
     resources:
-        mem_mb=sized(4000, 32000),
-        runtime=sized(30, 120),
+        mem_mb=jobs.mem_mb(config, "compute_thresholds"),
+        runtime=jobs.runtime(config, "compute_thresholds"),
+        # how the job runs, not what it computes (exact on any device): not a param, so changing
+        # it reruns nothing
+        device=config["device"],
     params:
         quantile=config["dissection"]["quantile"],
         threshold_on=config["dissection"]["threshold_on"],
-        device=config["device"],
     script:
         "../scripts/compute_thresholds.py"
 
@@ -121,12 +124,14 @@ rule tally_iou:
     conda:
         "../../envs/prunedissect.yaml"
     resources:
-        mem_mb=sized(4000, 32000),
-        runtime=sized(60, 24 * 60),
+        mem_mb=jobs.mem_mb(config, "tally_iou"),
+        runtime=jobs.runtime(config, "tally_iou"),
+        # how the job runs, not what it computes (integer counts, exact in any batch size and
+        # on any device): not params, so changing them reruns nothing
+        device=config["device"],
+        batch_size=config["dissection"]["batch_size"],
     params:
         category_restricted=config["dissection"]["category_restricted"],
         iou_threshold=config["dissection"]["iou_threshold"],
-        batch_size=config["dissection"]["batch_size"],
-        device=config["device"],
     script:
         "../scripts/tally_iou.py"

@@ -53,6 +53,6 @@ rule resize_probe:
         size=r"\d+",
     conda:
         "../../envs/prunedissect.yaml"
-    threads: 4
+    threads: jobs.threads(config, "resize_probe")
     script:
         "../scripts/resize_probe.py"

@@ -9,8 +9,8 @@
 # so a corrupt file stops the run, named with its rebuild command, before any output is deleted.
 # Training also waits for check_probe (a broken probe must not cost a training run); ancient():
 # a re-checked probe never retrains anything.
-# Resources: gpu_count() (none when device: cpu) and sized(small, large) come from common.smk;
-# "large" is an ImageNet-scale study (ResNet-50, ~90 epochs per level on one GPU).
+# Resources: prunedissect.resources (threads: one per loader worker plus one; runtime: the
+# level's estimated time with slack; a GPU unless device: cpu).
 
 
 rule train_dense:
@@ -33,18 +33,21 @@ rule train_dense:
     priority: 10
     conda:
         "../../envs/prunedissect.yaml"
-    threads: sized(1, 8)
+    threads: jobs.threads(config, "train_dense")
     resources:
-        gpu=gpu_count,
-        mem_mb=sized(4000, 32000),
-        runtime=sized(60, 1440),
+        gpu=jobs.gpu(config, "train_dense"),
+        mem_mb=jobs.mem_mb(config, "train_dense"),
+        runtime=jobs.runtime(config, "train_dense"),
     params:
+        trial=lambda wildcards: int(wildcards.trial),
+        level=0,
         seed=lambda wildcards: config["seed"] + int(wildcards.trial),
-        model={"arch": config["model"]["arch"], **model_kwargs()},
+        model={"arch": config["model"]["arch"], **model_kwargs(config["model"])},
         data={key: config["dataset"][key] for key in ("image_size", "mean", "std")},
         training=config["training"],
         pruning={key: config["pruning"][key] for key in ("rewind", "exclude")},
-        # the pinned kernels and thread count shape the trained bytes (README: Reproducibility)
+        # the device and the pinned kernels shape the trained bytes (README: Reproducibility)
+        device=config["device"],
         cpu=config["cpu"],
     script:
         "../scripts/train_level.py"
@@ -74,20 +77,23 @@ rule train_pruned:
     priority: 10
     conda:
         "../../envs/prunedissect.yaml"
-    threads: sized(1, 8)
+    threads: jobs.threads(config, "train_pruned")
     resources:
-        gpu=gpu_count,
-        mem_mb=sized(4000, 32000),
-        runtime=sized(60, 1440),
+        gpu=jobs.gpu(config, "train_pruned"),
+        mem_mb=jobs.mem_mb(config, "train_pruned"),
+        runtime=jobs.runtime(config, "train_pruned"),
     params:
+        trial=lambda wildcards: int(wildcards.trial),
+        level=lambda wildcards: int(wildcards.level),
         seed=lambda wildcards: config["seed"] + int(wildcards.trial),
-        model={"arch": config["model"]["arch"], **model_kwargs()},
+        model={"arch": config["model"]["arch"], **model_kwargs(config["model"])},
         data={key: config["dataset"][key] for key in ("image_size", "mean", "std")},
         training=config["training"],
         pruning={
             key: config["pruning"][key]
             for key in ("fraction", "strategy", "rewind", "finetune", "exclude")
         },
+        device=config["device"],
         cpu=config["cpu"],
     script:
         "../scripts/train_level.py"

@@ -1,12 +1,13 @@
-"""Rule compute_thresholds: per-unit top-quantile thresholds -> thresholds.parquet."""
+"""Rule compute_thresholds: per-unit top-quantile thresholds -> thresholds.parquet.
 
+The device comes from the rule's resources: thresholds are exact on any device, so it is no
+param (changing it reruns nothing).
+"""
 
 import numpy as np
 import torch
 
 from prunedissect.checkpoints import verify
-from prunedissect.logs import log_to_file
-from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import (
     DissectionSettings,
@@ -14,25 +15,27 @@ from prunedissect.dissection import (
     load_probe_labels,
     thresholds_table,
 )
+from prunedissect.logs import log_to_file
+from prunedissect.reproducibility import job_threads, kernel_report
 
-log = log_to_file(snakemake.log[0], name="compute_thresholds")  # noqa: F821
-
-params = snakemake.params  # noqa: F821
-torch.set_num_threads(job_threads(snakemake.threads))  # noqa: F821
+sm = snakemake
+log = log_to_file(sm.log[0], name="compute_thresholds")
+params = sm.params
+torch.set_num_threads(job_threads(sm.threads))
 log.info(kernel_report())
 settings = DissectionSettings(quantile=params.quantile, threshold_on=params.threshold_on)
 size = None
-if snakemake.input.labels:  # noqa: F821
-    size = load_probe_labels(snakemake.input.labels).shape  # noqa: F821
-verify(snakemake.input.activations)  # noqa: F821
-activations = np.load(snakemake.input.activations, mmap_mode="r")  # noqa: F821
+if sm.input.labels:
+    size = load_probe_labels(sm.input.labels).shape
+verify(sm.input.activations)
+activations = np.load(sm.input.activations, mmap_mode="r")
 thresholds = compute_thresholds(
     activations,
     settings=settings,
     segmentation_size=size,
-    device=resolve_device(params.device),
+    device=resolve_device(sm.resources.device),
 )
-thresholds_table(thresholds).to_parquet(snakemake.output.thresholds, index=False)  # noqa: F821
+thresholds_table(thresholds).to_parquet(sm.output.thresholds, index=False)
 log.info(
     "%d units, quantile %g on %s maps: thresholds from %.4g to %.4g",
     len(thresholds),

@@ -4,27 +4,27 @@
 import torch
 
 from prunedissect.checkpoints import verify
-from prunedissect.logs import log_to_file
-from prunedissect.reproducibility import job_threads, kernel_report
 from prunedissect.data.broden import Broden
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import build_model, extract_activations, load_state_dict, probe_loader
+from prunedissect.logs import log_to_file
+from prunedissect.reproducibility import job_threads, kernel_report
 
-log = log_to_file(snakemake.log[0], name="extract_activations")  # noqa: F821
+log = log_to_file(snakemake.log[0], name="extract_activations")
 
-params = snakemake.params  # noqa: F821
-torch.set_num_threads(job_threads(snakemake.threads))  # noqa: F821
+params = snakemake.params
+torch.set_num_threads(job_threads(snakemake.threads))
 log.info(kernel_report())
 device = resolve_device(params.device)
 # The number of classes is read from the checkpoint itself (its fc layer), the one source
 # that cannot disagree with the weights being loaded.
-verify(snakemake.input.model)  # noqa: F821
+verify(snakemake.input.model)
 model = build_model(
     params.arch,
-    load_state_dict(snakemake.input.model),  # noqa: F821
+    load_state_dict(snakemake.input.model),
     model_kwargs=params.model_kwargs,
 )
-broden = Broden(snakemake.input.probe)  # noqa: F821
+broden = Broden(snakemake.input.probe)
 loader = probe_loader(
     broden,
     image_size=params.image_size,
@@ -32,16 +32,16 @@ loader = probe_loader(
     std=params.std,
     batch_size=params.batch_size,
 )
-layer = snakemake.wildcards.layer  # noqa: F821
+layer = params.layer
 log.info("extracting %s of %s on %s from %r", layer, params.arch, device, broden)
 shapes = extract_activations(
     model,
     loader,
     n_images=len(broden),
-    outputs={layer: snakemake.output.activations},  # noqa: F821
+    outputs={layer: snakemake.output.activations},
     device=device,
     logger=log,
 )
 log.info(
     "wrote %s of shape %s (float16)", snakemake.output.activations, shapes[layer]
-)  # noqa: F821
+)
