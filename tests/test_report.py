@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -17,6 +18,7 @@ from conftest import REPO, run_snakemake
 from prunedissect import report, tables
 from prunedissect.checkpoints import write_checksum
 from prunedissect.data.broden import BrodenWriter, LabelSpec
+from prunedissect.dissection.upsample import upsample
 
 
 def test_top_images_matches_brute_force_with_ties_and_chunks(tmp_path):
@@ -35,9 +37,9 @@ def test_top_images_matches_brute_force_with_ties_and_chunks(tmp_path):
     assert report.top_images(acts, [0], k=50).shape == (1, 11)
 
 
-def test_upsample_is_bilinear_with_half_pixel_centres():
-    ramp = np.array([[[0.0, 1.0], [2.0, 3.0]]])  # value = 2 * row + column
-    out = report.upsample(ramp, 4)[0]
+def test_report_masks_come_from_the_dissection_upsampling_bilinear_with_half_pixel_centres():
+    ramp = torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])  # value = 2 * row + column
+    out = upsample(ramp, (4, 4))[0, 0].numpy()
     # output pixel centres map to -0.25, 0.25, 0.75, 1.25 -> clamped 0, .25, .75, 1
     axis = np.array([0.0, 0.25, 0.75, 1.0])
     np.testing.assert_allclose(out, 2 * axis[:, None] + axis[None, :])

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-UNIT_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
+from prunedissect.dissection.upsample import upsample
+from prunedissect.tables import UNIT_FILE_COLUMNS
 
 FATES = {
     "kept": "interpretable at both levels, same concept",
@@ -59,7 +59,7 @@ class ReportError(ValueError):
 class LevelData:
     """One dissected layer of one checkpoint: its per-unit labels and its activations.
 
-    ``units`` has the columns of a dissection ``units.parquet`` (:data:`UNIT_COLUMNS`);
+    ``units`` has the columns of a dissection ``units.parquet`` (:data:`UNIT_FILE_COLUMNS`);
     ``activations`` is the N x K x h x w array of ``activations.npy`` (a memmap is fine: it is
     read in chunks).
     """
@@ -72,9 +72,11 @@ class LevelData:
 def load_level(*, level: int, units_path: str | Path, activations_path: str | Path) -> LevelData:
     """Read one dissected layer from its ``units.parquet`` and (memory-mapped) activations."""
     units = pd.read_parquet(units_path)
-    missing = [c for c in UNIT_COLUMNS if c not in units.columns]
+    missing = [c for c in UNIT_FILE_COLUMNS if c not in units.columns]
     if missing:
-        raise ReportError(f"{units_path}: lacks columns {missing}; expected {list(UNIT_COLUMNS)}")
+        raise ReportError(
+            f"{units_path}: lacks columns {missing}; expected {list(UNIT_FILE_COLUMNS)}"
+        )
     activations = np.load(activations_path, mmap_mode="r")
     return LevelData(level=level, units=units, activations=activations)
 
@@ -97,13 +99,6 @@ def top_images(
         maxima[:, start : start + len(block)] = block.max(axis=(2, 3)).T
     order = np.argsort(-maxima, axis=1, kind="stable")
     return order[:, : min(k, n_images)]
-
-
-def upsample(maps: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear upsampling (half-pixel centres) of ``n x h x w`` maps to ``n x size x size``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
-    out = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
-    return out[:, 0].numpy()
 
 
 def to_rgb(image: Any, size: int) -> np.ndarray:
@@ -145,7 +140,7 @@ def unit_strip(
     """Side-by-side tiles of ``image_ids`` with ``unit``'s thresholded mask overlaid."""
     threshold = float(data.units.loc[data.units["unit"] == unit, "threshold"].iloc[0])
     maps = np.stack([np.asarray(data.activations[i, unit], dtype=np.float32) for i in image_ids])
-    masks = upsample(maps, tile) > threshold
+    masks = upsample(torch.from_numpy(maps)[:, None], (tile, tile))[:, 0].numpy() > threshold
     width = len(image_ids) * tile + (len(image_ids) - 1) * gap
     strip = np.full((tile, max(width, 1), 3), 255, dtype=np.uint8)
     for slot, (index, mask) in enumerate(zip(image_ids, masks)):
@@ -194,7 +189,7 @@ def _check_levels(layer: str, datas: Sequence[LevelData]) -> None:
         )
     units0 = sorted(datas[0].units["unit"])
     for data in datas:
-        missing = [c for c in UNIT_COLUMNS if c not in data.units.columns]
+        missing = [c for c in UNIT_FILE_COLUMNS if c not in data.units.columns]
         if missing:
             raise ReportError(f"layer {layer} level {data.level}: units lack columns {missing}")
         if sorted(data.units["unit"]) != units0:

@@ -99,7 +99,8 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
 """Per table: column name -> (Arrow type, description). Column order is the file's order."""
 
 _METRICS_KEYS = ("trial", "level", "density", "params_remaining", "top1", "top5", "loss")
-_DISSECT_UNIT_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
+UNIT_FILE_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
+"""Columns of a per-layer ``units.parquet`` (:func:`prunedissect.dissection.label_units`)."""
 
 
 class TableError(ValueError):
@@ -142,13 +143,13 @@ def read_dissection_units(
     frames = []
     for path, (trial, level, layer) in zip(paths, keys, strict=True):
         frame = pd.read_parquet(path)
-        missing = [c for c in _DISSECT_UNIT_COLUMNS if c not in frame.columns]
+        missing = [c for c in UNIT_FILE_COLUMNS if c not in frame.columns]
         if missing:
             raise TableError(
                 f"{path}: units.parquet lacks columns {missing}; expected "
-                f"{list(_DISSECT_UNIT_COLUMNS)} (rerun the dissection rule that wrote it)"
+                f"{list(UNIT_FILE_COLUMNS)} (rerun the dissection rule that wrote it)"
             )
-        frame = frame.loc[:, list(_DISSECT_UNIT_COLUMNS)]
+        frame = frame.loc[:, list(UNIT_FILE_COLUMNS)]
         frame.insert(0, "layer", layer)
         frame.insert(0, "level", int(level))
         frame.insert(0, "trial", int(trial))

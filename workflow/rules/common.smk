@@ -129,18 +129,26 @@ def final_outputs():
     ]
 
 
+# The directory of one dissected layer: dissect.smk writes its files, tables.smk and report.smk
+# read them (dissection_files), all from this one pattern.
+DISSECTED = "results/dissect/trial{trial}/level{level}/{layer}"
+
+
 def dissection_keys(trials, levels):
     """(trial, level, layer) of every dissected layer of these checkpoints; rules hand these
     identifiers to their scripts as params, in the order of dissection_files()."""
     return [
-        (trial, level, layer) for trial in trials for level in levels for layer in layers()
+        (trial, level, layer)
+        for trial in trials
+        for level in levels
+        for layer in layers()
     ]
 
 
-def dissection_files(pattern, keys):
-    """``pattern`` (a dissection rule's output) filled for each (trial, level, layer) key."""
+def dissection_files(name, keys):
+    """The file ``name`` of each dissected layer (trial, level, layer) in ``keys``."""
     return [
-        pattern.format(trial=trial, level=level, layer=layer)
+        f"{DISSECTED}/{name}".format(trial=trial, level=level, layer=layer)
         for trial, level, layer in keys
     ]
 

@@ -48,12 +48,8 @@ rule extract_activations:
         probe=probe_dir(),
         probe_check=PROBE_CHECK,
     output:
-        activations=activations_output(
-            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy"
-        ),
-        activations_sha256=activations_output(
-            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy.sha256"
-        ),
+        activations=activations_output(f"{DISSECTED}/activations.npy"),
+        activations_sha256=activations_output(f"{DISSECTED}/activations.npy.sha256"),
     log:
         "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
     benchmark:
@@ -89,7 +85,7 @@ rule compute_thresholds:
             else []
         ),
     output:
-        thresholds="results/dissect/trial{trial}/level{level}/{layer}/thresholds.parquet",
+        thresholds=f"{DISSECTED}/thresholds.parquet",
     log:
         "logs/compute_thresholds/trial{trial}_level{level}_{layer}.log",
     benchmark:
@@ -115,8 +111,8 @@ rule tally_iou:
         thresholds=rules.compute_thresholds.output.thresholds,
         labels=rules.encode_probe_labels.output.labels,
     output:
-        tally="results/dissect/trial{trial}/level{level}/{layer}/tally.parquet",
-        units="results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
+        tally=f"{DISSECTED}/tally.parquet",
+        units=f"{DISSECTED}/units.parquet",
     log:
         "logs/tally_iou/trial{trial}_level{level}_{layer}.log",
     benchmark:

@@ -9,10 +9,8 @@ REPORT_KEYS = dissection_keys([REPORT_TRIAL], REPORT_LEVELS)
 
 rule unit_report:
     input:
-        units=dissection_files(rules.tally_iou.output.units, REPORT_KEYS),
-        activations=verified(
-            dissection_files(rules.extract_activations.output.activations, REPORT_KEYS)
-        ),
+        units=dissection_files("units.parquet", REPORT_KEYS),
+        activations=verified(dissection_files("activations.npy", REPORT_KEYS)),
         metrics=expand(
             "results/train/trial{trial}/level{level}/metrics.json",
             trial=REPORT_TRIAL,

@@ -29,7 +29,7 @@ rule gather_accuracy:
 rule gather_units:
     input:
         accuracy=rules.gather_accuracy.output[0],
-        units=dissection_files(rules.tally_iou.output.units, TABLE_KEYS),
+        units=dissection_files("units.parquet", TABLE_KEYS),
     output:
         "results/tables/units.parquet",
     log:
@@ -49,11 +49,7 @@ rule summarise:
     input:
         units=rules.gather_units.output[0],
         # One tally names every category of the probe set, also those no unit is labelled with.
-        tally=expand(
-            "results/dissect/trial{trial}/level0/{layer}/tally.parquet",
-            trial=trial_ids()[0],
-            layer=layers()[0],
-        ),
+        tally=dissection_files("tally.parquet", [(trial_ids()[0], 0, layers()[0])]),
     output:
         "results/tables/summary.parquet",
     log:
