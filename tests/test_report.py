@@ -55,6 +55,22 @@ def test_overlay_dims_outside_and_outlines_the_mask():
     assert out[1, 1].tolist() == [1, 2, 3] and out[4, 2].tolist() == [1, 2, 3]
 
 
+def test_the_outline_is_every_mask_pixel_with_a_4_neighbour_outside_the_mask():
+    """The definition the report had before scikit-image drew it, on random masks with edges
+    that touch the image border (where a pixel has no neighbour outside the image)."""
+    rng = np.random.default_rng(0)
+    image = np.full((9, 11, 3), 100, dtype=np.uint8)
+    for _ in range(50):
+        mask = rng.random((9, 11)) < 0.5
+        inner = mask.copy()
+        inner[1:] &= mask[:-1]
+        inner[:-1] &= mask[1:]
+        inner[:, 1:] &= mask[:, :-1]
+        inner[:, :-1] &= mask[:, 1:]
+        out = report.overlay(image, mask, dim=1.0, edge=(1, 2, 3))
+        np.testing.assert_array_equal((out == [1, 2, 3]).all(axis=2), mask & ~inner)
+
+
 def test_to_rgb_accepts_arrays_and_pil_images():
     gray = np.linspace(0, 1, 16).reshape(4, 4)
     rgb = report.to_rgb(gray, 4)

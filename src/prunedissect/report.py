@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from skimage.segmentation import find_boundaries
 
 from prunedissect.dissection.upsample import upsample
 from prunedissect.tables import UNIT_FILE_COLUMNS
@@ -117,14 +118,13 @@ def to_rgb(image: Any, size: int) -> np.ndarray:
 def overlay(
     image: np.ndarray, mask: np.ndarray, *, dim: float = 0.3, edge=(255, 210, 0)
 ) -> np.ndarray:
-    """Dim ``image`` outside ``mask`` to ``dim`` of its brightness and outline the mask's edge."""
+    """Dim ``image`` outside ``mask`` to ``dim`` of its brightness and outline the mask's edge.
+
+    The outline is the mask's inner boundary (scikit-image's ``find_boundaries``, mode
+    ``inner``): mask pixels with a 4-neighbour outside the mask.
+    """
     out = image.astype(np.float32) * np.where(mask, 1.0, dim)[..., None]
-    inner = mask.copy()
-    inner[1:] &= mask[:-1]
-    inner[:-1] &= mask[1:]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    out[mask & ~inner] = edge
+    out[find_boundaries(mask, mode="inner")] = edge
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
