@@ -16,13 +16,13 @@ from torchvision.transforms import functional as TF
 from prunedissect.data.broden import (
     Broden,
     BrodenFormatError,
-    BrodenImages,
     BrodenWriter,
     CategoryLabels,
     LabelSpec,
     decode_label_png,
     encode_label_png,
 )
+from prunedissect.dissection.pipeline import BrodenImages
 
 # Label 300 needs the green channel (300 = 44 + 256 * 1); label 21 is listed in two categories.
 LABEL_CSV = """number,name,category,frequency,coverage,syns

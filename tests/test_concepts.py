@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import REPO
 from prunedissect.data import concepts
 from prunedissect.data.broden import Broden
 from prunedissect.data.concepts import (
@@ -21,7 +23,6 @@ from prunedissect.data.concepts import (
     class_names,
     concept_labels,
     generate_concept_dataset,
-    make_montage,
     probe_image,
     training_image,
 )
@@ -300,6 +301,7 @@ def test_bad_arguments_are_refused(tmp_path):
 
 
 def test_montage_is_deterministic_and_shows_image_and_label_maps(world, tmp_path):
+    make_montage = runpy.run_path(str(REPO / "docs" / "make_montage.py"))["make_montage"]
     make_montage(world[0], tmp_path / "a.png", n=4)
     make_montage(world[0], tmp_path / "b.png", n=4)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()

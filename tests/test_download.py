@@ -26,6 +26,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from prunedissect.data.broden import check_broden_dir
 from prunedissect.data.download import (
     BRODEN_SOURCES,
     ArchiveError,
@@ -34,7 +35,6 @@ from prunedissect.data.download import (
     UnsafeArchiveError,
     archive_suffix,
     broden_source,
-    check_broden_dir,
     check_imagefolder,
     download_broden,
     fetch,

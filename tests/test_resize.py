@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prunedissect.data.download import check_broden_dir
-from prunedissect.data.resize import decode_labels, encode_labels, nearest_indices, resize_probe
+from prunedissect.data.broden import check_broden_dir, decode_labels, encode_labels
+from prunedissect.data.resize import nearest_indices, resize_probe
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "image,split,ih,iw,sh,sw,color,object,part,material,scene,texture"

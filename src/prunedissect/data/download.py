@@ -6,8 +6,8 @@
 - :func:`safe_extract` unpacks a zip or tar archive into a temporary directory beside the target
   and renames it into place when complete, after rejecting members that would escape the
   target (absolute paths, ``..``, links pointing outside, device files).
-- :func:`download_broden` combines both for the Broden probe sets; :func:`check_broden_dir`
-  validates a Broden directory (downloaded or given as ``probe.path``).
+- :func:`download_broden` combines both for the Broden probe sets and validates the result
+  with :func:`prunedissect.data.broden.check_broden_dir`.
 - :func:`check_imagefolder` validates a user-provided ImageFolder training set (ImageNet), whose
   download needs a licence and is therefore never automated.
 
@@ -17,7 +17,6 @@ while building the DAG without paying for a torch import.
 
 from __future__ import annotations
 
-import csv
 import http.client
 import logging
 import os
@@ -38,6 +37,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from prunedissect.data.broden.checks import check_broden_dir
 from prunedissect.files import file_digest, staged_directory
 
 log = logging.getLogger(__name__)
@@ -49,9 +49,6 @@ _NETWORK_ERRORS = (http.client.HTTPException, ConnectionError, TimeoutError, url
 
 #: File name endings torchvision's ImageFolder accepts (compared case-insensitively).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-#: Columns every Broden index.csv has before its category columns.
-BRODEN_INDEX_COLUMNS = ("image", "split", "ih", "iw", "sh", "sw")
 
 
 class DownloadError(RuntimeError):
@@ -439,50 +436,6 @@ def broden_source(name: str, *, url: str | None = None, md5: str | None = None) 
     if not _MD5_PATTERN.match(resolved_md5.lower()):
         raise ValueError(f"probe.md5 must be 32 hexadecimal digits, got {resolved_md5!r}")
     return BrodenSource(url=resolved_url, md5=resolved_md5.lower())
-
-
-def check_broden_dir(path: str | os.PathLike[str]) -> Path:
-    """Validate a Broden-format directory by reading its index.csv; return it as a Path.
-
-    Checks that index.csv exists, has the Broden columns and at least one row, that label.csv
-    exists, that the first row's image file is present, and the CSV structure
-    (:func:`prunedissect.data.probe_check.structure_errors`: every category of category.csv has
-    an index.csv column and a c_<category>.csv). Raises ValueError naming what is missing.
-    """
-    root = Path(path)
-    if not root.is_dir():
-        raise ValueError(
-            f"Broden directory {root} does not exist; set probe.path to a directory holding "
-            "index.csv, or leave it null to download the probe."
-        )
-    index = root / "index.csv"
-    if not index.is_file():
-        raise ValueError(
-            f"{root} is not a Broden directory: index.csv is missing (did the archive unpack "
-            "into a sub-directory? point probe.path at the folder holding index.csv)."
-        )
-    with open(index, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        first = next(reader, None)
-    missing = [column for column in BRODEN_INDEX_COLUMNS if column not in header]
-    if missing:
-        raise ValueError(f"{index} lacks the Broden columns {missing}; found {header}.")
-    if first is None:
-        raise ValueError(f"{index} lists no images.")
-    if not (root / "label.csv").is_file():
-        raise ValueError(f"{root} is not a complete Broden directory: label.csv is missing.")
-    image = root / "images" / first[header.index("image")]
-    if not image.is_file():
-        raise ValueError(
-            f"{root} is incomplete: the first image in index.csv, {image}, does not exist."
-        )
-    from prunedissect.data.probe_check import structure_errors  # numpy: only when needed
-
-    problems = structure_errors(root)
-    if problems:
-        raise ValueError("; ".join(problems) + ".")
-    return root
 
 
 def download_broden(

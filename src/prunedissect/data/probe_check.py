@@ -1,12 +1,10 @@
 """Checking a Broden-format probe before anything expensive runs.
 
-- :func:`structure_errors` reads only CSV headers and names (cheap enough for the workflow to run
-  while it parses): ``category.csv`` and ``label.csv`` with their columns, an ``index.csv``
-  column and a ``c_<category>.csv`` file for every category.
 - :func:`check_probe_files` decodes every image and label PNG (rule ``check_probe``, the first
   job of a study) and lists every broken file with the reason: unreadable or truncated images,
   label PNGs whose size disagrees with ``index.csv``, label numbers absent from ``label.csv``
-  (with their pixel count).
+  (with their pixel count). It first checks the CSV structure
+  (:func:`prunedissect.data.broden.checks.structure_errors`).
 
 Standard library, numpy and PIL only (the reader :class:`~prunedissect.data.broden.Broden` is
 imported when files are decoded).
@@ -14,7 +12,6 @@ imported when files are decoded).
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,43 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-LABEL_COLUMNS = ("number", "name", "category", "frequency", "coverage")
-CODE_COLUMNS = ("code", "number", "name", "frequency", "coverage")
-
-
-def _header(path: Path) -> list[str]:
-    with open(path, newline="") as handle:
-        return next(csv.reader(handle), [])
-
-
-def structure_errors(root: str | os.PathLike) -> list[str]:
-    """Problems with the CSV structure of the Broden directory ``root`` (headers only)."""
-    root = Path(root)
-    problems = []
-    for name, columns in (("label.csv", LABEL_COLUMNS), ("category.csv", ("name",))):
-        if not (root / name).is_file():
-            problems.append(f"{root / name} is missing")
-            continue
-        missing = [c for c in columns if c not in _header(root / name)]
-        if missing:
-            problems.append(f"{root / name} lacks column(s) {missing}")
-    if problems or not (root / "index.csv").is_file():
-        return problems
-    with open(root / "category.csv", newline="") as handle:
-        categories = [row["name"] for row in csv.DictReader(handle)]
-    index_columns = _header(root / "index.csv")
-    for category in categories:
-        if category not in index_columns:
-            problems.append(
-                f"category.csv lists category {category!r} but {root / 'index.csv'} has no "
-                f"{category!r} column (its columns: {', '.join(index_columns)})"
-            )
-        codes = root / f"c_{category}.csv"
-        if not codes.is_file():
-            problems.append(f"category.csv lists category {category!r} but {codes} is missing")
-        elif missing := [c for c in CODE_COLUMNS if c not in _header(codes)]:
-            problems.append(f"{codes} lacks column(s) {missing}")
-    return problems
+from prunedissect.data.broden.checks import structure_errors
 
 
 def _decode_image(path: Path) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from prunedissect.data.download import BRODEN_INDEX_COLUMNS, check_broden_dir
+from prunedissect.data.broden import META_COLUMNS, check_broden_dir, decode_labels, encode_labels
 from prunedissect.files import staged_directory
 
 log = logging.getLogger(__name__)
@@ -56,23 +56,6 @@ def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
     if n_in < 1 or n_out < 1:
         raise ValueError(f"sizes must be positive, got {n_in} -> {n_out}")
     return (2 * np.arange(n_out, dtype=np.int64) + 1) * n_in // (2 * n_out)
-
-
-def decode_labels(rgb: np.ndarray) -> np.ndarray:
-    """Broden label numbers from an H x W x 3 label image: R + 256 G, as int32."""
-    return rgb[..., 0].astype(np.int32) + 256 * rgb[..., 1].astype(np.int32)
-
-
-def encode_labels(labels: np.ndarray, blue: np.ndarray | None = None) -> np.ndarray:
-    """Inverse of :func:`decode_labels`: H x W x 3 uint8 with R = n mod 256, G = n div 256."""
-    if labels.min(initial=0) < 0 or labels.max(initial=0) >= 256 * 256:
-        raise ValueError("label numbers must lie in 0..65535 to fit R + 256 G")
-    rgb = np.zeros((*labels.shape, 3), dtype=np.uint8)
-    rgb[..., 0] = labels % 256
-    rgb[..., 1] = labels // 256
-    if blue is not None:
-        rgb[..., 2] = blue
-    return rgb
 
 
 def _resize_label(source: Path, target: Path, height: int, width: int) -> None:
@@ -169,7 +152,7 @@ def resize_probe(
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
         rows = list(reader)
-    categories = [column for column in header if column not in BRODEN_INDEX_COLUMNS]
+    categories = [column for column in header if column not in META_COLUMNS]
     jobs = _plan(rows, categories, size, seg_size)
     with staged_directory(target) as staging:
         _resize_all(jobs, source, staging.path, workers=workers, quality=jpeg_quality)

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from prunedissect.data.broden import Broden, BrodenImages
+from prunedissect.data.broden import Broden
 from prunedissect.data.transforms import make_probe_transform
 
 from .features import extract_activations
@@ -24,6 +24,20 @@ from .iou import tally_iou, tally_table
 from .labels import label_units
 from .quantiles import thresholds_table, unit_thresholds
 from .segments import ProbeLabels, encode_probe_labels
+
+
+class BrodenImages(Dataset):
+    """The probe images of a :class:`Broden` in index order, as ``(transform(image), index)``."""
+
+    def __init__(self, broden: Broden, transform) -> None:
+        self.broden = broden
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.broden)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.broden.load_image(i)), i
 
 
 @dataclass(frozen=True)
