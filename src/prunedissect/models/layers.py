@@ -4,7 +4,7 @@
 does it for every registered architecture on torch's ``meta`` device (shapes only, no
 arithmetic, no memory) at two input sizes, and derives each module's entry for
 :mod:`prunedissect.layer_table` (rank, stride or global pooling). Regenerate the file with
-``python -m prunedissect.models.layers``; ``tests/test_layers.py`` fails when it is stale.
+``python -m prunedissect.models.layers``; ``tests/models/test_layers.py`` fails when it is stale.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ def build_table() -> dict[str, Any]:
             model = get_model(arch, num_classes=10)
         architectures[arch] = describe(model)
     return {
-        "_generated_by": "python -m prunedissect.models.layers (tests/test_layers.py checks it)",
+        "_generated_by": (
+            "python -m prunedissect.models.layers (tests/models/test_layers.py checks it)"
+        ),
         "reference_sizes": list(REFERENCE_SIZES),
         "architectures": architectures,
     }

@@ -29,7 +29,7 @@ key objects of a key shape and fixes one attribute of another category: the key 
 scene) is drawn at random, beside 0-2 smaller distractor objects of the other five shapes. Each
 key shape occurs in two classes and each colour and scene pair serves two shapes, so neither the
 shape nor a colour or scene alone names the class: a classifier on colour histograms stays far
-below a network (see tests/test_concepts.py), which must bind shape to colour, material and
+below a network (see tests/data/test_concepts.py), which must bind shape to colour, material and
 scene.
 
 Randomness comes only from ``numpy.random.Generator`` objects seeded per image from

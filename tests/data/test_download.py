@@ -42,7 +42,7 @@ from prunedissect.data.download import (
 )
 from prunedissect.files import file_digest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST = {"timeout": 5.0, "retry_wait": 0.0, "progress": False}
 
 

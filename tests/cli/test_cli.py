@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import write_probe
 from prunedissect.cli import main, parse_kwargs
 from prunedissect.models import get_model
-from test_dissection_segments import write_probe
 
 SCRIPT = Path(sys.executable).with_name("prunedissect")
 
@@ -155,7 +155,7 @@ def test_cli_names_a_truncated_checkpoint_in_one_line(checkpoint_and_probe, tmp_
 
 
 def test_a_checkpoint_of_another_width_gets_a_one_line_diagnosis_first(tmp_path, capsys):
-    from test_dissection_segments import write_probe
+    from helpers import write_probe
 
     torch.save(get_model("resnet20", num_classes=4, width=8).state_dict(), tmp_path / "m.pt")
     write_probe(tmp_path / "probe", n_images=2, size=16)

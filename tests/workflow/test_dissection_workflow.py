@@ -14,9 +14,9 @@ import torch
 import yaml
 
 from conftest import REPO, run_snakemake
+from helpers import write_probe
 from prunedissect.models import get_model
 from prunedissect.torchfiles import save_torch
-from test_dissection_segments import write_probe
 
 pytestmark = pytest.mark.slow
 

@@ -34,7 +34,7 @@ from prunedissect.data.cifar import (
 )
 from prunedissect.data.download import ArchiveError, ChecksumError, check_imagefolder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Py2Pickler(pickle._Pickler):  # type: ignore[name-defined]

@@ -77,7 +77,7 @@ def test_every_readme_command_runs(test_study, tmp_path):
     import torch
     import torchvision
 
-    from test_dissection_segments import write_probe
+    from helpers import write_probe
 
     study = tmp_path / "study"
     shutil.copytree(test_study, study, symlinks=True)

@@ -15,7 +15,7 @@ from PIL import Image
 from prunedissect.data.broden import check_broden_dir, decode_labels, encode_labels
 from prunedissect.data.resize import nearest_indices, resize_probe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HEADER = "image,split,ih,iw,sh,sw,color,object,part,material,scene,texture"
 ROWS = [
     "ade/a.jpg,train,40,40,20,20,ade/a_color.png,ade/a_object.png;ade/a_object_2.png,,,12,",

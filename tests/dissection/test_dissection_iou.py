@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import FakeProbe, concept_mask, random_probe
 from prunedissect.data.broden import CategoryLabels
 from prunedissect.dissection import (
     encode_probe_labels,
@@ -16,7 +17,6 @@ from prunedissect.dissection import (
     tally_table,
     unit_thresholds,
 )
-from test_dissection_segments import FakeProbe, concept_mask, random_probe
 
 
 def reference_tally(acts, thresholds, probe, concepts, *, restricted):

@@ -386,7 +386,7 @@ LEVEL_SCRIPT = textwrap.dedent("""
 
 def start_level(script: Path, images: Path, out: Path) -> subprocess.Popen:
     out.mkdir(parents=True, exist_ok=True)
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).parents[1])  # tests/, where helpers.py lives
     return subprocess.Popen([sys.executable, str(script), str(images), str(out), tests])
 
 

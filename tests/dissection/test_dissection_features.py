@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import write_probe
 from prunedissect.data.broden import Broden
 from prunedissect.dissection import (
     DissectionSettings,
@@ -18,7 +19,6 @@ from prunedissect.dissection import (
     infer_num_classes,
     load_state_dict,
 )
-from test_dissection_segments import write_probe
 
 torch.set_num_threads(1)
 
