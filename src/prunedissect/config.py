@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 
 from prunedissect.data.broden.checks import check_broden_dir
-from prunedissect.data.download import check_imagefolder
+from prunedissect.data.imagefolder import check_imagefolder
 from prunedissect.layer_table import layer_errors
 
 

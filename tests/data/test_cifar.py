@@ -26,13 +26,15 @@ import pytest
 import yaml
 from PIL import Image
 
+from prunedissect.data.archives import ArchiveError
 from prunedissect.data.cifar import (
     CIFAR10_CLASSES,
     cifar10_to_imagefolder,
     load_cifar_batch,
     prepare_cifar10,
 )
-from prunedissect.data.download import ArchiveError, ChecksumError, check_imagefolder
+from prunedissect.data.fetch import ChecksumError
+from prunedissect.data.imagefolder import check_imagefolder
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -26,20 +26,16 @@ import pytest
 import yaml
 from PIL import Image
 
-from prunedissect.data.broden import check_broden_dir
-from prunedissect.data.download import (
-    BRODEN_SOURCES,
+from prunedissect.data.archives import (
     ArchiveError,
-    ChecksumError,
-    DownloadError,
     UnsafeArchiveError,
     archive_suffix,
-    broden_source,
-    check_imagefolder,
-    download_broden,
-    fetch,
     safe_extract,
 )
+from prunedissect.data.broden import check_broden_dir
+from prunedissect.data.download import BRODEN_SOURCES, broden_source, download_broden
+from prunedissect.data.fetch import ChecksumError, DownloadError, fetch
+from prunedissect.data.imagefolder import check_imagefolder
 from prunedissect.files import file_digest
 
 REPO = Path(__file__).resolve().parents[2]

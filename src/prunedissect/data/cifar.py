@@ -23,7 +23,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from prunedissect.data.download import ArchiveError, fetch
+from prunedissect.data.archives import ArchiveError
+from prunedissect.data.fetch import fetch
 from prunedissect.files import staged_directory
 
 log = logging.getLogger(__name__)
