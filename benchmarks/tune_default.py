@@ -28,7 +28,12 @@ import pandas as pd
 
 from prunedissect.data import concepts
 from prunedissect.data.broden import Broden
-from prunedissect.dissection import build_model, dissect_model, load_state_dict
+from prunedissect.dissection import (
+    DissectionSettings,
+    build_model,
+    dissect_model,
+    load_state_dict,
+)
 from prunedissect.training import (
     LevelJob,
     LevelOutputs,
@@ -83,7 +88,10 @@ def main() -> None:
     layers = args.layers.split(",")
     results = dissect_model(
         model, Broden(data / "probe"), layers=layers, out_dir=out / "dissect", image_size=32,
-        logger=log, **NORMALISE,
+        logger=log, **NORMALISE, settings=DissectionSettings(
+            quantile=0.005, threshold_on="raw", iou_threshold=0.05, category_restricted=True,
+            batch_size=128,
+        ),
     )  # fmt: skip
     units = pd.concat([r.units.assign(layer=name) for name, r in results.items()])
     found = units[units["interpretable"]]

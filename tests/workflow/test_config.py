@@ -85,6 +85,17 @@ def test_cross_key_checks():
     assert "report.trial: got 2; allowed: 0..1" in message
 
 
+def test_training_cross_key_checks_live_in_the_config_checks():
+    training = {"nesterov": True, "momentum": 0, "epochs": 2, "warmup_epochs": 3}
+    config = filled({"training": training})
+    with pytest.raises(ConfigError) as info:
+        check_config(config, SCHEMA)
+    message = str(info.value)
+    assert "training.nesterov: got true with training.momentum 0" in message
+    assert "training.warmup_epochs: got 3; allowed: 0..2" in message
+    check_config(filled({"training": {"nesterov": True, "epochs": 2, "warmup_epochs": 2}}), SCHEMA)
+
+
 def test_broden_probe_path_without_index(tmp_path):
     config = filled({"probe": {"kind": "broden", "path": str(tmp_path)}})
     with pytest.raises(ConfigError, match=r"probe\.path: .*index\.csv"):

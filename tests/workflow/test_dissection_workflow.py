@@ -7,6 +7,8 @@ their own: outputs, logs, and which jobs a config change reruns.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,10 +36,10 @@ rule all:
 """
 
 
-def write_config(path, **dissection):
+def write_config(path, device="cpu", **dissection):
     config = {
         "trials": 1,
-        "device": "cpu",
+        "device": device,
         "dataset": {"image_size": 16},
         "model": {"arch": "resnet20", "width": 4},
         "dissection": {"layers": ["layer3"], "batch_size": 4, **dissection},
@@ -99,6 +101,21 @@ def test_a_config_change_reruns_only_the_steps_it_affects(study, change, expecte
     write_config(tmp_path / "changed.yaml", **change)
     proc = run_snakemake("-n", "--configfile", str(tmp_path / "changed.yaml"), cwd=study)
     assert jobs_of(proc.stdout + proc.stderr) == expected
+
+
+@pytest.mark.parametrize("change", [{"device": "auto"}, {"batch_size": 2}])
+def test_device_and_batch_size_are_no_params_of_the_exact_steps(study, change, tmp_path):
+    """The IoU tally is exact on any device and in any batch size, so neither is a param of it
+    (extraction's floats depend on both: they are its params). Snakemake's --list-changes
+    params also names some unchanged files, so only what a change adds to its list counts."""
+
+    def params_changed(*args):
+        proc = run_snakemake("--list-changes", "params", *args, cwd=study)
+        return {Path(line.strip()).name for line in proc.stdout.splitlines() if line.strip()}
+
+    write_config(tmp_path / "changed.yaml", **change)
+    added = params_changed("--configfile", str(tmp_path / "changed.yaml")) - params_changed()
+    assert added == {"activations.npy"}, added
 
 
 def test_unchanged_config_has_nothing_to_do(study):

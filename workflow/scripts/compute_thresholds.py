@@ -10,7 +10,6 @@ import torch
 from prunedissect.checkpoints import verify
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import (
-    DissectionSettings,
     compute_thresholds,
     load_probe_labels,
     thresholds_table,
@@ -23,7 +22,6 @@ log = log_to_file(sm.log[0], name="compute_thresholds")
 params = sm.params
 torch.set_num_threads(job_threads(sm.threads))
 log.info(kernel_report())
-settings = DissectionSettings(quantile=params.quantile, threshold_on=params.threshold_on)
 size = None
 if sm.input.labels:
     size = load_probe_labels(sm.input.labels).shape
@@ -31,7 +29,8 @@ verify(sm.input.activations)
 activations = np.load(sm.input.activations, mmap_mode="r")
 thresholds = compute_thresholds(
     activations,
-    settings=settings,
+    quantile=params.quantile,
+    threshold_on=params.threshold_on,
     segmentation_size=size,
     device=resolve_device(sm.resources.device),
 )

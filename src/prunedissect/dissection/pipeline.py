@@ -42,19 +42,15 @@ class BrodenImages(Dataset):
 
 @dataclass(frozen=True)
 class DissectionSettings:
-    """The knobs of one dissection; defaults are NetDissect's except ``iou_threshold`` (F&B)."""
+    """The knobs of one dissection (the ``dissection`` config keys; no defaults of its own:
+    the workflow's schema and the CLI's options give them, NetDissect's except ``iou_threshold``,
+    which is Frankle & Bau's 0.05)."""
 
-    quantile: float = 0.005
-    threshold_on: str = "raw"  # or "upsampled"
-    iou_threshold: float = 0.05
-    category_restricted: bool = True
-    batch_size: int = 128
-
-    def __post_init__(self) -> None:
-        if self.threshold_on not in ("raw", "upsampled"):
-            raise ValueError(
-                f"threshold_on must be 'raw' or 'upsampled', got {self.threshold_on!r}"
-            )
+    quantile: float
+    threshold_on: str  # "raw" or "upsampled"
+    iou_threshold: float
+    category_restricted: bool
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -96,19 +92,20 @@ def probe_loader(
 def compute_thresholds(
     activations: np.ndarray,
     *,
-    settings: DissectionSettings,
+    quantile: float,
+    threshold_on: str,
     segmentation_size: tuple[int, int] | None,
     device: torch.device | str = "cpu",
 ) -> np.ndarray:
-    """Per-unit thresholds on raw maps, or on maps upsampled to ``segmentation_size``."""
+    """Per-unit thresholds on ``raw`` maps, or on maps ``upsampled`` to ``segmentation_size``."""
+    if threshold_on not in ("raw", "upsampled"):
+        raise ValueError(f"threshold_on must be 'raw' or 'upsampled', got {threshold_on!r}")
     upsample_to = None
-    if settings.threshold_on == "upsampled":
+    if threshold_on == "upsampled":
         if segmentation_size is None:
             raise ValueError("threshold_on='upsampled' needs the probe's segmentation size")
         upsample_to = segmentation_size
-    return unit_thresholds(
-        activations, quantile=settings.quantile, upsample_to=upsample_to, device=device
-    )
+    return unit_thresholds(activations, quantile=quantile, upsample_to=upsample_to, device=device)
 
 
 def dissect_activations(
@@ -121,7 +118,11 @@ def dissect_activations(
 ) -> LayerResult:
     """Thresholds, the unit x concept tally and unit labels of one layer's activations."""
     thresholds = compute_thresholds(
-        activations, settings=settings, segmentation_size=labels.shape, device=device
+        activations,
+        quantile=settings.quantile,
+        threshold_on=settings.threshold_on,
+        segmentation_size=labels.shape,
+        device=device,
     )
     tally = tally_iou(
         activations,
@@ -148,7 +149,7 @@ def dissect_model(
     image_size: int | None,
     mean: Sequence[float],
     std: Sequence[float],
-    settings: DissectionSettings = DissectionSettings(),
+    settings: DissectionSettings,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
     logger: logging.Logger | None = None,
