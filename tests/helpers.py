@@ -3,6 +3,9 @@ probe sets (a real Broden directory, or an in-memory fake)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,3 +138,23 @@ def write_probe(root: Path, *, n_images: int = 6, size: int = 8, seed: int = 0) 
         writer.add(f"img{i}", image=image, pixel=pixel, image_level={"scene": [4]} if i else {})
     writer.close()
     return root
+
+
+def run_download_rule(
+    workdir: Path, target: str, *, config: dict, unresized_probe: str = "unused", cores: int = 1
+) -> subprocess.CompletedProcess:
+    """Build ``target`` with workflow/rules/download.smk alone: a Snakefile that sets ``config``
+    and stubs what common.smk would give it, run by a real ``snakemake`` in ``workdir/run``."""
+    snakefile = workdir / "Snakefile"
+    snakefile.write_text(
+        f"config.update({config!r})\n"
+        f"def unresized_probe_dir():\n    return {unresized_probe!r}\n"
+        "from prunedissect import resources as jobs\n"
+        f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
+    )
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir / "run"),
+         "--cores", str(cores), "--workflow-profile", "none", target],
+        capture_output=True, text=True, timeout=300, env=env, check=False, cwd=workdir,
+    )  # fmt: skip

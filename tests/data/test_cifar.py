@@ -13,8 +13,6 @@ import io
 import os
 import pickle
 import struct
-import subprocess
-import sys
 import tarfile
 import threading
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from helpers import run_download_rule
 from prunedissect.data.archives import ArchiveError
 from prunedissect.data.cifar import (
     CIFAR10_CLASSES,
@@ -261,20 +260,14 @@ def test_prepare_cifar10_wrong_checksum_leaves_nothing(file_server, tmp_path):
 def test_prepare_cifar10_rule(file_server, tmp_path):
     url, www = file_server
     cifar = _make_archive(www / "c.tar.gz")
-    snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(
-        f"config.update({{'dataset': {{'url': '{url}/c.tar.gz', 'md5': '{_md5(cifar.archive)}'}},"
-        " 'probe': {'url': None, 'md5': None}})\n"
-        "def unresized_probe_dir():\n    return 'unused'\n"
-        "from prunedissect import resources as jobs\n"
-        f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
+    result = run_download_rule(
+        tmp_path,
+        "resources/cifar10/images",
+        config={
+            "dataset": {"url": f"{url}/c.tar.gz", "md5": _md5(cifar.archive)},
+            "probe": {"url": None, "md5": None},
+        },
     )
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(tmp_path / "run"),
-         "--cores", "1", "--workflow-profile", "none", "resources/cifar10/images"],
-        capture_output=True, text=True, timeout=300, env=env, check=False, cwd=tmp_path,
-    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     images = tmp_path / "run" / "resources" / "cifar10" / "images"
     check_imagefolder(images)

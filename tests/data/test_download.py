@@ -12,8 +12,6 @@ import io
 import os
 import re
 import socket
-import subprocess
-import sys
 import tarfile
 import threading
 import zipfile
@@ -26,6 +24,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from helpers import run_download_rule
 from prunedissect.data.archives import (
     ArchiveError,
     UnsafeArchiveError,
@@ -572,20 +571,15 @@ def test_download_broden_rule_runs_the_download(server, tmp_path):
     url, state = server
     archive = _broden_zip()
     state.files["/broden1_224.zip"] = archive
-    snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(
-        f"config.update({{'probe': {{'url': '{url}/broden1_224.zip', 'md5': '{_md5(archive)}'}},"
-        " 'dataset': {'url': 'unused', 'md5': 'unused'}})\n"
-        "def unresized_probe_dir():\n    return 'resources/broden/broden1_224'\n"
-        "from prunedissect import resources as jobs\n"
-        f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
+    result = run_download_rule(
+        tmp_path,
+        "resources/broden/broden1_224",
+        config={
+            "probe": {"url": f"{url}/broden1_224.zip", "md5": _md5(archive)},
+            "dataset": {"url": "unused", "md5": "unused"},
+        },
+        unresized_probe="resources/broden/broden1_224",
     )
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(tmp_path / "run"),
-         "--cores", "1", "--workflow-profile", "none", "resources/broden/broden1_224"],
-        capture_output=True, text=True, timeout=300, env=env, check=False, cwd=tmp_path,
-    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     dest = tmp_path / "run" / "resources" / "broden" / "broden1_224"
     assert check_broden_dir(dest) == dest

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import run_download_rule
 from prunedissect.data.broden import check_broden_dir, decode_labels, encode_labels
 from prunedissect.data.resize import nearest_indices, resize_probe
 
@@ -216,20 +215,13 @@ def test_the_broden_reader_reads_the_resized_probe(probe, tmp_path):
 
 @pytest.mark.slow
 def test_resize_probe_rule(probe, tmp_path):
-    snakefile = tmp_path / "Snakefile"
-    snakefile.write_text(
-        "config.update({'probe': {'url': None, 'md5': None},"
-        " 'dataset': {'url': 'unused', 'md5': 'unused'}})\n"
-        f"def unresized_probe_dir():\n    return {str(probe)!r}\n"
-        "from prunedissect import resources as jobs\n"
-        f"include: '{REPO / 'workflow' / 'rules' / 'download.smk'}'\n"
+    result = run_download_rule(
+        tmp_path,
+        "resources/probe_resized/8",
+        config={"probe": {"url": None, "md5": None}, "dataset": {"url": "unused", "md5": "unused"}},
+        unresized_probe=str(probe),
+        cores=2,
     )
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(tmp_path / "run"),
-         "--cores", "2", "--workflow-profile", "none", "resources/probe_resized/8"],
-        capture_output=True, text=True, timeout=300, env=env, check=False, cwd=tmp_path,
-    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "run" / "resources" / "probe_resized" / "8"
     made_by_rule = _tree(out)

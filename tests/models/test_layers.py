@@ -8,6 +8,7 @@ import time
 import pytest
 import torch
 import yaml
+from snakemake.utils import validate
 
 from conftest import REPO, make_imagefolder, run_snakemake
 from prunedissect.config import semantic_errors
@@ -60,10 +61,10 @@ def test_valid_layers_pass():
 
 
 def test_semantic_errors_name_the_config_key():
+    # semantic_errors takes a config whose defaults the schema has filled, as the workflow does
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["dissection"]["layers"] = ["layer3", "layer9"]
-    config["dissection"].setdefault("levels", None)
-    config["report"] = {"levels": None, "trial": 0}
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     [line] = semantic_errors(config)
     assert line.startswith("config key dissection.layers: got 'layer9'")
 
