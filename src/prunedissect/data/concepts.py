@@ -15,12 +15,16 @@ Concepts (Broden categories):
 - part (pixel level): 2 parts per shape, named ``<shape>-<part>``;
 - material (pixel level): paint, metal (banded shading and a highlight) or glass (translucent);
   background pixels carry no material label;
-- texture (pixel level): 8 patterns, on objects and on background regions;
-- scene (image level): 7 classes, each a palette and texture of its sky and ground.
+- scene (image level): 7 classes, each a palette and texture of its sky and ground;
+- texture (image level): 7 patterns (striped, chequered, ...), labelled on texture swatches:
+  every tenth probe image is one pattern filling the frame in one colour, as Broden takes its
+  textures from the Describable Textures Dataset (whole-image swatches, 9% of its images).
+  Objects and backgrounds are textured too (8 patterns with ``plain``), but, as in Broden,
+  scene images carry no texture labels.
 
-Where a glass object lies over something, that pixel shows both, and its colour, object, part,
-material and texture labels have two layers: the glass first (dominant), what lies beneath
-second, written as two ``;``-separated label PNGs as Broden does.
+Where a glass object lies over something, that pixel shows both, and its colour, object, part
+and material labels have two layers: the glass first (dominant), what lies beneath second,
+written as two ``;``-separated label PNGs as Broden does.
 
 Training classes ask for concepts jointly: class ``<value>-<shape>`` holds one (sometimes two)
 key objects of a key shape and fixes one attribute of another category: the key objects' colour
@@ -85,7 +89,17 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 #: translucent glass, through which what lies beneath shows (and is labelled as a second layer).
 MATERIALS = ("paint", "metal", "glass")
 
+#: Patterns of objects and background regions (``plain``: none).
 TEXTURES = ("plain", "striped", "chequered", "dotted", "wavy", "zigzagged", "grid", "flecked")
+
+#: The texture concepts: the patterns of the probe's texture swatches (every ``SWATCH_EVERY``-th
+#: probe image, starting at ``SWATCH_EVERY // 2``). Texture labels are image level, as Broden's
+#: (DTD swatches, 9% of its images): a unit's mask covers the top 0.5% of its activations, so
+#: against a concept covering a share p of the probe's pixels its IoU is at most 0.005 / p; pixel
+#: labels on every textured object and background (6-16% of the pixels per pattern) capped the
+#: IoU of a perfect texture detector at 0.03-0.08, while a swatch texture covers 1.4%.
+SWATCH_TEXTURES = TEXTURES[1:]
+SWATCH_EVERY = 10
 
 #: Shape -> its parts in paint order (a later part covers an earlier one).
 SHAPE_PARTS: dict[str, tuple[str, str]] = {
@@ -222,7 +236,7 @@ def concept_labels() -> list[LabelSpec]:
         + [(f"{shape}-{part}", "part") for shape, parts in SHAPE_PARTS.items() for part in parts]
         + [(name, "material") for name in MATERIALS]
         + [(name, "scene") for name in SCENES]
-        + [(name, "texture") for name in TEXTURES]
+        + [(name, "texture") for name in SWATCH_TEXTURES]
     )
     return [
         LabelSpec(number, name, category) for number, (name, category) in enumerate(names, start=1)
@@ -292,13 +306,25 @@ class RenderedImage:
 
     ``pixel`` maps each pixel-level category to its label layers ``(n_layers, S, S)``: one
     layer, a second one where glass lies over something, none where the category labels no
-    pixel (an image without objects has no object, part or material layer).
+    pixel (an image without objects has no object, part or material layer). ``image_level``
+    maps an image-level category to its label: ``scene`` for a scene, ``texture`` for a swatch.
     """
 
     image: np.ndarray  # uint8 (S, S, 3)
     pixel: dict[str, np.ndarray]  # int32 (n_layers, S, S)
-    scene: int
+    image_level: dict[str, int]
     instance: np.ndarray  # int32 (S, S): 1 + index of the topmost object in spec.objects
+
+
+@dataclass(frozen=True, eq=False)
+class SwatchSpec:
+    """A texture swatch: one pattern in one colour filling the image, photometric jitter."""
+
+    colour: str
+    rgb: np.ndarray  # float (3,) in 0..1
+    pattern: Pattern
+    brightness: float
+    noise_seed: int
 
 
 #: Texture periods (image units) drawn for objects and for background regions: at 32 px a period
@@ -476,6 +502,19 @@ def sample_probe_spec(rng: np.random.Generator, *, image_size: int) -> SceneSpec
         if _objects_visible(spec, image_size, minimum=0.3, only_shape=None):
             return spec
     return SceneSpec(**{**spec.__dict__, "objects": spec.objects[:1]})
+
+
+def sample_swatch_spec(rng: np.random.Generator) -> SwatchSpec:
+    """A texture swatch: any swatch texture in any colour, at object texture periods."""
+    texture = SWATCH_TEXTURES[rng.integers(len(SWATCH_TEXTURES))]
+    colour = list(COLOURS)[rng.integers(len(COLOURS))]
+    return SwatchSpec(
+        colour=colour,
+        rgb=_jitter_colour(rng, colour),
+        pattern=_sample_pattern(rng, texture, period=OBJECT_PERIOD),
+        brightness=float(rng.uniform(0.88, 1.12)),
+        noise_seed=int(rng.integers(2**31)),
+    )
 
 
 def _objects_visible(
@@ -661,6 +700,10 @@ def _pattern_mask(pattern: Pattern, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 #: (backgrounds are calmer so that objects stand out).
 OBJECT_CONTRAST = 0.26
 BACKGROUND_CONTRAST = 0.22
+#: Texture swatches show their pattern boldly, as the photographs of textures Broden's come
+#: from do: there the texture is the picture, not a surface detail (README, "The concept world",
+#: gives the level-0 concepts found at 0.26, 0.5 and 0.7).
+SWATCH_CONTRAST = 0.7
 
 
 def _second_tone(rgb: np.ndarray, contrast: float) -> np.ndarray:
@@ -731,7 +774,7 @@ def _metal_shade(placed: _Placed, sheen: float) -> np.ndarray:
     return shade
 
 
-_LAYERED = ("color", "object", "part", "material", "texture")
+_LAYERED = ("color", "object", "part", "material")
 
 
 def _draw(spec: SceneSpec, resolution: int, *, colours: bool) -> dict[str, np.ndarray]:
@@ -746,7 +789,6 @@ def _draw(spec: SceneSpec, resolution: int, *, colours: bool) -> dict[str, np.nd
     sky = y < height + amplitude * np.sin(2 * math.pi * frequency * x + phase)
     for region, mask in ((spec.sky, sky), (spec.ground, ~sky)):
         out["color"][0][mask] = _NUMBER[region.colour]
-        out["texture"][0][mask] = _NUMBER[region.pattern.texture]
         if palette is not None:
             palette.texture(region.pattern, x, y, mask)
             palette.paint(..., mask, _tones(region.rgb, BACKGROUND_CONTRAST))
@@ -761,7 +803,6 @@ def _draw(spec: SceneSpec, resolution: int, *, colours: bool) -> dict[str, np.nd
                 "object": _NUMBER[obj.shape],
                 "part": _NUMBER[f"{obj.shape}-{part}"],
                 "material": _NUMBER[obj.material],
-                "texture": _NUMBER[pattern.texture],
             }
             for name, number in labels.items():
                 layers = views[name]
@@ -798,25 +839,49 @@ def supersampling(image_size: int) -> int:
     return max(1, min(4, math.ceil(128 / image_size)))
 
 
-def render(spec: SceneSpec, image_size: int) -> RenderedImage:
+def _draw_swatch(spec: SwatchSpec, resolution: int) -> np.ndarray:
+    """The float RGB image of a swatch at the centres of a ``resolution`` grid."""
+    x, y = _pixel_centres(resolution)
+    palette = _Palette((resolution, resolution))
+    everywhere = np.ones((resolution, resolution), dtype=bool)
+    palette.texture(spec.pattern, x, y, everywhere)
+    palette.paint(..., everywhere, _tones(spec.rgb, SWATCH_CONTRAST))
+    return palette.rgb()
+
+
+def _finish(fine: np.ndarray, image_size: int, brightness: float, noise_seed: int) -> np.ndarray:
+    """Average the supersampled ``fine`` RGB down to ``image_size``, jitter it, as uint8."""
+    factor = fine.shape[0] // image_size
+    rgb = fine.reshape(image_size, factor, image_size, factor, 3).mean(axis=(1, 3))
+    noise = np.random.default_rng(noise_seed).normal(0.0, 0.025, size=rgb.shape)
+    return np.round(np.clip(rgb * brightness + noise, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def render(spec: SceneSpec | SwatchSpec, image_size: int) -> RenderedImage:
     """Render ``spec`` as an ``image_size`` square image with its pixel-exact label layers."""
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} px, got {image_size}")
     factor = supersampling(image_size)
+    if isinstance(spec, SwatchSpec):
+        fine = _draw_swatch(spec, image_size * factor)
+        shape = (image_size, image_size)
+        return RenderedImage(
+            image=_finish(fine, image_size, spec.brightness, spec.noise_seed),
+            pixel={"color": np.full((1, *shape), _NUMBER[spec.colour], dtype=np.int32)},
+            image_level={"texture": _NUMBER[spec.pattern.texture]},
+            instance=np.zeros(shape, dtype=np.int32),
+        )
     labels = _draw(spec, image_size, colours=False)
     fine = _draw(spec, image_size * factor, colours=True)["rgb"]
-    rgb = fine.reshape(image_size, factor, image_size, factor, 3).mean(axis=(1, 3))
-    noise = np.random.default_rng(spec.noise_seed).normal(0.0, 0.025, size=rgb.shape)
-    rgb = np.clip(rgb * spec.brightness + noise, 0.0, 1.0)
     pixel = {}
     for name in _LAYERED:
         layers = labels[name]
         used = [k for k in range(len(layers)) if layers[k].any()]
         pixel[name] = layers[: used[-1] + 1] if used else layers[:0]
     return RenderedImage(
-        image=np.round(rgb * 255).astype(np.uint8),
+        image=_finish(fine, image_size, spec.brightness, spec.noise_seed),
         pixel=pixel,
-        scene=_NUMBER[spec.scene],
+        image_level={"scene": _NUMBER[spec.scene]},
         instance=labels["instance"],
     )
 
@@ -849,8 +914,15 @@ def training_image(
     return render(spec, image_size)
 
 
-def probe_spec(*, seed: int, index: int, image_size: int) -> SceneSpec:
-    """What probe image ``index`` holds."""
+def is_swatch(index: int) -> bool:
+    """Whether probe image ``index`` is a texture swatch (every ``SWATCH_EVERY``-th image)."""
+    return index % SWATCH_EVERY == SWATCH_EVERY // 2
+
+
+def probe_spec(*, seed: int, index: int, image_size: int) -> SceneSpec | SwatchSpec:
+    """What probe image ``index`` holds: a scene, or a texture swatch (:func:`is_swatch`)."""
+    if is_swatch(index):
+        return sample_swatch_spec(_image_rng(seed, "probe", 1, index))
     return sample_probe_spec(_image_rng(seed, "probe", 0, index), image_size=image_size)
 
 
@@ -977,7 +1049,7 @@ def _save_probe_image(job: tuple[Path, int, int, int]) -> WrittenImage:
         f"{PROBE_FOLDER}/{index:06d}",
         image=rendered.image,
         pixel={name: list(layers) for name, layers in rendered.pixel.items()},
-        image_level={"scene": [rendered.scene]},
+        image_level={name: [number] for name, number in rendered.image_level.items()},
     )
 
 
@@ -1019,12 +1091,13 @@ def make_montage(
 ) -> None:
     """Render the first ``n`` probe images beside their colourised label maps, one row each.
 
-    Columns: image, then one label map per pixel-level category (label 0 black); the scene is
-    written under the image. Reads the probe set through :class:`Broden`.
+    Columns: image, then one label map per pixel-level category of the concept world (label 0
+    black); image-level labels (the scene, a swatch's texture) are written under the image.
+    Reads the probe set through :class:`Broden`.
     """
     broden = Broden(probe_dir)
     names = dict(zip(broden.labels["number"].tolist(), broden.labels["name"].tolist(), strict=True))
-    pixel_categories = [c for c in broden.categories if c != "scene"]
+    pixel_categories = [c for c in broden.categories if c in _LAYERED]
     header, caption = 14, 12
     columns = 1 + len(pixel_categories)
     rows = min(n, len(broden))
@@ -1042,8 +1115,11 @@ def make_montage(
                 continue
             picture = Image.fromarray(_label_colours(labels.pixel[0], names), mode="RGB")
             canvas.paste(picture.resize((tile, tile), Image.Resampling.NEAREST), (c * tile, top))
-        scene = segmentation.get("scene")
-        text = ", ".join(names[k] for k in scene.image) if scene else ""
+        text = ", ".join(
+            f"{category}: {names[k]}"
+            for category, labels in segmentation.items()
+            for k in labels.image
+        )
         draw.text((3, top + tile), text, fill=(0, 0, 0))
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out_png, optimize=True)
