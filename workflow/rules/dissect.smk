@@ -1,7 +1,8 @@
-# Network dissection: probe labels (once per probe set) -> activations -> per-unit thresholds
-# -> unit x concept IoU tally and unit labels, per trial, level and layer. Each step is its own
-# rule, so thresholds or the tally can be recomputed (new quantile, counting mode, IoU threshold)
-# without extracting activations again.
+# Network dissection: probe labels (once per probe set) -> activations of every dissected layer
+# (one forward pass per trial and level) -> per-unit thresholds, the unit x concept IoU tally and
+# unit labels (one job per trial, level and layer). Thresholds and the tally are recomputed (new
+# quantile, counting mode, IoU threshold) without extracting activations again; they share a job
+# because each costs less than starting one.
 
 
 rule check_probe:
@@ -48,16 +49,23 @@ rule extract_activations:
         probe=probe_dir(),
         probe_check=PROBE_CHECK,
     output:
-        activations=activations_output(
-            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy"
-        ),
-        activations_sha256=activations_output(
-            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy.sha256"
-        ),
+        # one forward pass per checkpoint writes every dissected layer's maps
+        activations=[
+            activations_output(
+                f"results/dissect/trial{{trial}}/level{{level}}/{layer}/activations.npy"
+            )
+            for layer in layers()
+        ],
+        checksums=[
+            activations_output(
+                f"results/dissect/trial{{trial}}/level{{level}}/{layer}/activations.npy.sha256"
+            )
+            for layer in layers()
+        ],
     log:
-        "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
+        "logs/extract_activations/trial{trial}_level{level}.log",
     benchmark:
-        "results/benchmarks/extract_activations/trial{trial}_level{level}_{layer}.tsv"
+        "results/benchmarks/extract_activations/trial{trial}_level{level}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     threads: 4
@@ -68,6 +76,7 @@ rule extract_activations:
     params:
         arch=config["model"]["arch"],
         model_kwargs=model_kwargs(),
+        layers=layers(),
         image_size=config["dataset"]["image_size"],
         mean=config["dataset"]["mean"],
         std=config["dataset"]["std"],
@@ -78,40 +87,14 @@ rule extract_activations:
         "../scripts/extract_activations.py"
 
 
-rule compute_thresholds:
-    input:
-        activations=verified(rules.extract_activations.output.activations),
-        # thresholds on upsampled maps need the segmentation size, read from the probe labels
-        labels=(
-            rules.encode_probe_labels.output.labels
-            if config["dissection"]["threshold_on"] == "upsampled"
-            else []
-        ),
-    output:
-        thresholds="results/dissect/trial{trial}/level{level}/{layer}/thresholds.parquet",
-    log:
-        "logs/compute_thresholds/trial{trial}_level{level}_{layer}.log",
-    benchmark:
-        "results/benchmarks/compute_thresholds/trial{trial}_level{level}_{layer}.tsv"
-    conda:
-        "../../envs/prunedissect.yaml"
-    resources:
-        mem_mb=sized(4000, 32000),
-        runtime=sized(30, 120),
-    params:
-        quantile=config["dissection"]["quantile"],
-        threshold_on=config["dissection"]["threshold_on"],
-        device=config["device"],
-    script:
-        "../scripts/compute_thresholds.py"
-
-
 rule tally_iou:
     input:
-        activations=verified(rules.extract_activations.output.activations),
-        thresholds=rules.compute_thresholds.output.thresholds,
+        activations=verified(
+            "results/dissect/trial{trial}/level{level}/{layer}/activations.npy"
+        ),
         labels=rules.encode_probe_labels.output.labels,
     output:
+        thresholds="results/dissect/trial{trial}/level{level}/{layer}/thresholds.parquet",
         tally="results/dissect/trial{trial}/level{level}/{layer}/tally.parquet",
         units="results/dissect/trial{trial}/level{level}/{layer}/units.parquet",
     log:
@@ -124,6 +107,8 @@ rule tally_iou:
         mem_mb=sized(4000, 32000),
         runtime=sized(60, 24 * 60),
     params:
+        quantile=config["dissection"]["quantile"],
+        threshold_on=config["dissection"]["threshold_on"],
         category_restricted=config["dissection"]["category_restricted"],
         iou_threshold=config["dissection"]["iou_threshold"],
         batch_size=config["dissection"]["batch_size"],
