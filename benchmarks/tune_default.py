@@ -110,6 +110,10 @@ def main() -> None:
           f"{found['category'].nunique()} categories, most common "
           f"{counts.index[0] if len(counts) else None} ({share:.0%})")  # fmt: skip
     print(f"  concepts: {dict(counts)}")
+    tally = pd.concat([r.tally.assign(layer=name) for name, r in results.items()])
+    best = tally.sort_values("iou", ascending=False).groupby("category").head(3)
+    print("  best IoU per category:")
+    print(best[["layer", "unit", "category", "concept", "iou"]].to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from prunedissect.data.broden import Broden
+from prunedissect.data.concepts.rendering import _LAYERED
 from prunedissect.data.concepts.vocabulary import COLOURS
 
 
@@ -41,12 +42,13 @@ def make_montage(
 ) -> None:
     """Render the first ``n`` probe images beside their colourised label maps, one row each.
 
-    Columns: image, then one label map per pixel-level category (label 0 black); the scene is
-    written under the image. Reads the probe set through :class:`Broden`.
+    Columns: image, then one label map per pixel-level category of the concept world (label 0
+    black); image-level labels (the scene, a swatch's texture) are written under the image.
+    Reads the probe set through :class:`Broden`.
     """
     broden = Broden(probe_dir)
     names = dict(zip(broden.labels["number"].tolist(), broden.labels["name"].tolist(), strict=True))
-    pixel_categories = [c for c in broden.categories if c != "scene"]
+    pixel_categories = [c for c in broden.categories if c in _LAYERED]
     header, caption = 14, 12
     columns = 1 + len(pixel_categories)
     rows = min(n, len(broden))
@@ -64,8 +66,11 @@ def make_montage(
                 continue
             picture = Image.fromarray(_label_colours(labels.pixel[0], names), mode="RGB")
             canvas.paste(picture.resize((tile, tile), Image.Resampling.NEAREST), (c * tile, top))
-        scene = segmentation.get("scene")
-        text = ", ".join(names[k] for k in scene.image) if scene else ""
+        text = ", ".join(
+            f"{category}: {names[k]}"
+            for category, labels in segmentation.items()
+            for k in labels.image
+        )
         draw.text((3, top + tile), text, fill=(0, 0, 0))
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out_png, optimize=True)

@@ -31,7 +31,6 @@ _MEM_MB = {  # rule: (small study, ImageNet-scale study)
     "train_dense": (4000, 32000),
     "train_pruned": (4000, 32000),
     "extract_activations": (4000, 32000),
-    "compute_thresholds": (4000, 32000),
     "tally_iou": (4000, 32000),
     "check_probe": (2000, 8000),
     "encode_probe_labels": (4000, 16000),
@@ -40,8 +39,7 @@ _RUNTIME = {  # rule: minutes (small study, ImageNet-scale study); training: see
     "train_dense": (60, 120),
     "train_pruned": (60, 120),
     "extract_activations": (30, 180),
-    "compute_thresholds": (30, 120),
-    "tally_iou": (60, 24 * 60),
+    "tally_iou": (60, 24 * 60),  # thresholds, then the tally, of one layer
     "check_probe": (30, 240),
     "encode_probe_labels": (30, 240),
 }

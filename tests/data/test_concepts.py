@@ -23,6 +23,7 @@ from prunedissect.data.concepts import (
     class_names,
     concept_labels,
     generate_concept_dataset,
+    geometry,
     probe_image,
     training_image,
 )
@@ -80,24 +81,32 @@ def test_probe_set_reads_back_exactly_what_was_rendered(world):
     broden = Broden(world[0])
     assert broden.categories == ["color", "object", "part", "material", "scene", "texture"]
     assert len(broden) == SMALL["probe_images"]
-    two_layers = 0
+    two_layers = swatches = 0
     for i in range(len(broden)):
         rendered = probe_image(seed=0, index=i, image_size=32)
         np.testing.assert_array_equal(np.asarray(broden.load_image(i)), rendered.image)
         segmentation = broden.segmentation(i)
-        for category in ("color", "object", "part", "material", "texture"):
-            expected = rendered.pixel[category]
+        for category in ("color", "object", "part", "material"):
+            expected = rendered.pixel.get(category, ())
             if len(expected):
                 np.testing.assert_array_equal(segmentation[category].pixel, expected)
                 assert segmentation[category].image == ()
             else:
                 assert category not in segmentation
         two_layers += len(segmentation["color"].pixel) == 2
-        assert segmentation["scene"].image == (rendered.scene,)
-        assert segmentation["scene"].pixel.shape == (0, 32, 32)
+        # exactly one image-level label: the scene, or on a swatch the texture
+        image_level = {c: s.image for c, s in segmentation.items() if s.image}
+        assert image_level == {c: (n,) for c, n in rendered.image_level.items()}
+        assert len(image_level) == 1 and segmentation[next(iter(image_level))].pixel.shape == (
+            0,
+            32,
+            32,
+        )
+        swatches += "texture" in image_level
         row = broden.index.iloc[i]
         assert (row["ih"], row["iw"], row["sh"], row["sw"]) == (32, 32, 32, 32)
     assert two_layers > 0  # glass gave some images ';'-separated colour layers
+    assert swatches == sum(concepts.is_swatch(i) for i in range(len(broden))) > 0
 
 
 def test_label_tables_hold_the_statistics_of_the_written_data(world):
@@ -143,7 +152,9 @@ def test_concept_vocabulary_meets_the_brief():
     }
     assert len(by_category["color"]) >= 8 and set(by_category["color"]) == set(COLOURS)
     assert len(by_category["object"]) >= 8
-    assert len(by_category["texture"]) >= 6 and set(by_category["texture"]) == set(TEXTURES)
+    assert len(by_category["texture"]) >= 6 and set(by_category["texture"]) == set(TEXTURES) - {
+        "plain"
+    }
     assert len(by_category["scene"]) >= 6 and set(by_category["scene"]) == set(SCENES)
     for shape in by_category["object"]:
         assert sum(name.startswith(f"{shape}-") for name in by_category["part"]) >= 2
@@ -157,7 +168,7 @@ def test_every_concept_occurs_in_a_default_sized_probe_sample():
         rendered = probe_image(seed=3, index=index, image_size=32)
         for layers in rendered.pixel.values():
             seen.update(np.unique(layers).tolist())
-        seen.add(rendered.scene)
+        seen.update(rendered.image_level.values())
     assert seen - {0} == {label.number for label in concept_labels()}
 
 
@@ -190,9 +201,9 @@ def test_every_training_image_shows_its_key_object_with_its_class_attribute():
             on_key = top["object"] == numbers[key.shape]
             assert on_key.sum() >= 20, (key.name, index)
             if key.category == "scene":
-                assert rendered.scene == numbers[key.value], (key.name, index)
+                assert rendered.image_level == {"scene": numbers[key.value]}, key.name
             else:
-                # colour, material or texture: on a good share of the key object's pixels
+                # colour or material: on a good share of the key object's pixels
                 assert (on_key & (top[key.category] == numbers[key.value])).sum() >= 15
             # distractors never carry a key shape
             others = set(np.unique(rendered.pixel["object"]).tolist()) - {0, numbers[key.shape]}
@@ -242,16 +253,32 @@ def test_colour_statistics_alone_do_not_separate_the_classes():
 
 @pytest.mark.parametrize("size", [16, 64, 112])
 def test_other_image_sizes_render_consistent_labels(size):
-    rendered = probe_image(seed=0, index=5, image_size=size)
+    rendered = probe_image(seed=0, index=4, image_size=size)
     assert rendered.image.shape == (size, size, 3) and rendered.image.dtype == np.uint8
-    for name in ("color", "texture"):
-        top = rendered.pixel[name][0]
-        assert top.shape == (size, size) and top.min() > 0  # every pixel has a colour and texture
+    top = rendered.pixel["color"][0]
+    assert top.shape == (size, size) and top.min() > 0  # every pixel has a colour
     objects = rendered.pixel["object"] > 0
     assert (objects == (rendered.pixel["part"] > 0)).all()
     assert (objects == (rendered.pixel["material"] > 0)).all()
     assert objects.any()
-    assert rendered.scene == probe_image(seed=0, index=5, image_size=32).scene
+    assert rendered.image_level == probe_image(seed=0, index=4, image_size=32).image_level
+
+
+@pytest.mark.parametrize("size", [32, 112])
+def test_a_swatch_is_one_texture_in_one_colour_labelled_at_image_level(size):
+    numbers = _numbers()
+    index = next(i for i in range(20) if concepts.is_swatch(i))
+    spec = concepts.probe_spec(seed=0, index=index, image_size=size)
+    rendered = concepts.render(spec, size)
+    assert set(rendered.pixel) == {"color"}
+    assert (rendered.pixel["color"] == numbers[spec.colour]).all()
+    assert rendered.image_level == {"texture": numbers[spec.pattern.texture]}
+    assert spec.pattern.texture != "plain" and not rendered.instance.any()
+    # the pattern shows: the two tones split the image, neither filling it
+    tone = geometry._pattern_mask(spec.pattern, *geometry._pixel_centres(size))
+    assert 0.1 < tone.mean() < 0.9
+    image = rendered.image.astype(float).mean(axis=2)
+    assert abs(image[tone].mean() - image[~tone].mean()) > 10
 
 
 def test_glass_labels_what_lies_beneath_as_a_second_layer():
@@ -261,7 +288,7 @@ def test_glass_labels_what_lies_beneath_as_a_second_layer():
     checked = 0
     for index in range(80):
         spec = concepts.probe_spec(seed=0, index=index, image_size=32)
-        if spec.objects[-1].material != "glass":
+        if concepts.is_swatch(index) or spec.objects[-1].material != "glass":
             continue
         rendered = concepts.render(spec, 32)
         without = concepts.render(dataclasses.replace(spec, objects=spec.objects[:-1]), 32)
@@ -284,7 +311,7 @@ def test_glass_labels_what_lies_beneath_as_a_second_layer():
 def test_opaque_objects_leave_a_single_layer():
     for index in range(40):
         spec = concepts.probe_spec(seed=0, index=index, image_size=32)
-        if all(obj.material != "glass" for obj in spec.objects):
+        if not concepts.is_swatch(index) and all(obj.material != "glass" for obj in spec.objects):
             rendered = concepts.render(spec, 32)
             assert all(len(layers) == 1 for layers in rendered.pixel.values())
 
@@ -306,9 +333,9 @@ def test_montage_is_deterministic_and_shows_image_and_label_maps(world, tmp_path
     make_montage(world[0], tmp_path / "b.png", n=4)
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     montage = np.asarray(Image.open(tmp_path / "a.png").convert("RGB"))
-    # columns: image, color, object, part, material, texture; 96 px tiles; a header, then 4 rows
-    # of tile + caption
-    assert montage.shape == (14 + 4 * (96 + 12), 6 * 96, 3)
+    # columns: image, color, object, part, material; 96 px tiles; a header, then 4 rows of
+    # tile + caption
+    assert montage.shape == (14 + 4 * (96 + 12), 5 * 96, 3)
     first = np.asarray(Broden(world[0]).load_image(0).resize((96, 96), Image.Resampling.NEAREST))
     np.testing.assert_array_equal(montage[14 : 14 + 96, :96], first)
 

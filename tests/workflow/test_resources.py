@@ -20,7 +20,7 @@ PRESETS = {
     "paper": REPO / "config/paper.yaml",
 }
 RULES = (
-    "train_dense", "train_pruned", "extract_activations", "compute_thresholds", "tally_iou",
+    "train_dense", "train_pruned", "extract_activations", "tally_iou",
     "check_probe", "encode_probe_labels",
 )  # fmt: skip
 

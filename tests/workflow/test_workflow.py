@@ -116,6 +116,7 @@ def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_stu
     # .test: 2 trials x 3 levels, layer3 dissected at every level -> 6 of each analysis job
     assert jobs["train_dense"] == "2" and jobs["train_pruned"] == "4"
     assert jobs["extract_activations"] == jobs["tally_iou"] == "6"
+    assert "compute_thresholds" not in jobs  # thresholds are part of tally_iou
     chains = [
         line.split(":")[1].split(",")[0].strip() for line in lines if line.startswith("  trial ")
     ]
@@ -125,7 +126,7 @@ def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_stu
 def test_one_level_analysis_reruns_without_training(test_study):
     target = "results/dissect/trial0/level1/layer3/units.parquet"
     jobs = dry_run_jobs(test_study, target, "--forcerun", "extract_activations")
-    assert jobs == {"extract_activations": 1, "compute_thresholds": 1, "tally_iou": 1}
+    assert jobs == {"extract_activations": 1, "tally_iou": 1}
     assert dry_run_jobs(test_study) == {}, "a finished study must have nothing left to do"
 
 
@@ -135,7 +136,7 @@ def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
     config = str(test_study / "config/config.yaml")
     jobs = dry_run_jobs(test_study, "--configfile", config, str(override))
     assert "train_dense" not in jobs and "train_pruned" not in jobs
-    assert "extract_activations" not in jobs and "compute_thresholds" not in jobs
+    assert "extract_activations" not in jobs
     assert jobs["tally_iou"] == 6
 
     more = tmp_path / "levels.yaml"

@@ -59,8 +59,9 @@ def test_default_config_builds_dag():
     counts = job_counts(_dry_run())
     # config/config.yaml: 2 trials x (level 0 + 3 pruned levels), layers 1-3 dissected at all 8
     assert counts["train_dense"] == 2 and counts["train_pruned"] == 6
-    analysis = ("extract_activations", "compute_thresholds", "tally_iou")
-    assert [counts[rule] for rule in analysis] == [24, 24, 24]
+    # one extraction per checkpoint (all three layers in one forward pass), one tally per layer
+    assert counts["extract_activations"] == 8 and counts["tally_iou"] == 24
+    assert "compute_thresholds" not in counts
 
 
 def test_test_config_builds_dag():

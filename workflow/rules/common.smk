@@ -153,6 +153,12 @@ def dissection_files(name, keys):
     ]
 
 
+def layer_pattern(name, layer):
+    """The file ``name`` of ``layer`` in the DISSECTED pattern, trial and level left as
+    wildcards (the outputs of the one extraction job per checkpoint)."""
+    return f"{DISSECTED}/{name}".replace("{layer}", layer)
+
+
 def previous_level(output):
     """Input function: level n-1's ``output`` (model or mask) of the same trial."""
 

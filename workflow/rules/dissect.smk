@@ -1,7 +1,8 @@
-# Network dissection: probe labels (once per probe set) -> activations -> per-unit thresholds
-# -> unit x concept IoU tally and unit labels, per trial, level and layer. Each step is its own
-# rule, so thresholds or the tally can be recomputed (new quantile, counting mode, IoU threshold)
-# without extracting activations again.
+# Network dissection: probe labels (once per probe set) -> activations of every dissected layer
+# (one forward pass per trial and level) -> per-unit thresholds, the unit x concept IoU tally and
+# unit labels (one job per trial, level and layer). Thresholds and the tally are recomputed (new
+# quantile, counting mode, IoU threshold) without extracting activations again; they share a job
+# because each costs less than starting one.
 
 
 rule check_probe:
@@ -48,12 +49,19 @@ rule extract_activations:
         probe=probe_dir(),
         probe_check=PROBE_CHECK,
     output:
-        activations=activations_output(f"{DISSECTED}/activations.npy"),
-        activations_sha256=activations_output(f"{DISSECTED}/activations.npy.sha256"),
+        # one forward pass per checkpoint writes every dissected layer's maps
+        activations=[
+            activations_output(layer_pattern("activations.npy", layer))
+            for layer in layers()
+        ],
+        checksums=[
+            activations_output(layer_pattern("activations.npy.sha256", layer))
+            for layer in layers()
+        ],
     log:
-        "logs/extract_activations/trial{trial}_level{level}_{layer}.log",
+        "logs/extract_activations/trial{trial}_level{level}.log",
     benchmark:
-        "results/benchmarks/extract_activations/trial{trial}_level{level}_{layer}.tsv"
+        "results/benchmarks/extract_activations/trial{trial}_level{level}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     threads: jobs.threads(config, "extract_activations")
@@ -62,7 +70,7 @@ rule extract_activations:
         mem_mb=jobs.mem_mb(config, "extract_activations"),
         runtime=jobs.runtime(config, "extract_activations"),
     params:
-        layer=lambda wildcards: wildcards.layer,
+        layers=layers(),
         arch=config["model"]["arch"],
         model_kwargs=model_kwargs(config["model"]),
         image_size=config["dataset"]["image_size"],
@@ -75,42 +83,12 @@ rule extract_activations:
         "../scripts/extract_activations.py"
 
 
-rule compute_thresholds:
-    input:
-        activations=verified(rules.extract_activations.output.activations),
-        # thresholds on upsampled maps need the segmentation size, read from the probe labels
-        labels=(
-            rules.encode_probe_labels.output.labels
-            if config["dissection"]["threshold_on"] == "upsampled"
-            else []
-        ),
-    output:
-        thresholds=f"{DISSECTED}/thresholds.parquet",
-    log:
-        "logs/compute_thresholds/trial{trial}_level{level}_{layer}.log",
-    benchmark:
-        "results/benchmarks/compute_thresholds/trial{trial}_level{level}_{layer}.tsv"
-    conda:
-        "../../envs/prunedissect.yaml"
-    resources:
-        mem_mb=jobs.mem_mb(config, "compute_thresholds"),
-        runtime=jobs.runtime(config, "compute_thresholds"),
-        # how the job runs, not what it computes (exact on any device): not a param, so changing
-        # it reruns nothing
-        device=config["device"],
-    params:
-        quantile=config["dissection"]["quantile"],
-        threshold_on=config["dissection"]["threshold_on"],
-    script:
-        "../scripts/compute_thresholds.py"
-
-
 rule tally_iou:
     input:
-        activations=verified(rules.extract_activations.output.activations),
-        thresholds=rules.compute_thresholds.output.thresholds,
+        activations=verified(f"{DISSECTED}/activations.npy"),
         labels=rules.encode_probe_labels.output.labels,
     output:
+        thresholds=f"{DISSECTED}/thresholds.parquet",
         tally=f"{DISSECTED}/tally.parquet",
         units=f"{DISSECTED}/units.parquet",
     log:
@@ -122,11 +100,13 @@ rule tally_iou:
     resources:
         mem_mb=jobs.mem_mb(config, "tally_iou"),
         runtime=jobs.runtime(config, "tally_iou"),
-        # how the job runs, not what it computes (integer counts, exact in any batch size and
-        # on any device): not params, so changing them reruns nothing
+        # how the job runs, not what it computes (exact quantiles; integer counts, exact in any
+        # batch size and on any device): not params, so changing them reruns nothing
         device=config["device"],
         batch_size=config["dissection"]["batch_size"],
     params:
+        quantile=config["dissection"]["quantile"],
+        threshold_on=config["dissection"]["threshold_on"],
         category_restricted=config["dissection"]["category_restricted"],
         iou_threshold=config["dissection"]["iou_threshold"],
     script:

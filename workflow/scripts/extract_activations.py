@@ -1,4 +1,5 @@
-"""Rule extract_activations: one layer's maps for every probe image -> float16 .npy."""
+"""Rule extract_activations: every dissected layer's maps for every probe image, in one forward
+pass over the probe set -> one float16 .npy per layer."""
 
 
 import torch
@@ -32,16 +33,15 @@ loader = probe_loader(
     std=params.std,
     batch_size=params.batch_size,
 )
-layer = params.layer
-log.info("extracting %s of %s on %s from %r", layer, params.arch, device, broden)
+outputs = dict(zip(params.layers, snakemake.output.activations, strict=True))
+log.info("extracting %s of %s on %s from %r", ", ".join(outputs), params.arch, device, broden)
 shapes = extract_activations(
     model,
     loader,
     n_images=len(broden),
-    outputs={layer: snakemake.output.activations},
+    outputs=outputs,
     device=device,
     logger=log,
 )
-log.info(
-    "wrote %s of shape %s (float16)", snakemake.output.activations, shapes[layer]
-)
+for layer, path in outputs.items():
+    log.info("wrote %s of shape %s (float16)", path, shapes[layer])

@@ -1,16 +1,24 @@
-"""Rule tally_iou: unit x concept IoU over the probe set -> tally.parquet and units.parquet.
+"""Rule tally_iou: per-unit top-quantile thresholds, then the unit x concept IoU over the probe
+set -> thresholds.parquet, tally.parquet and units.parquet.
 
-The device and batch size come from the rule's resources: the tally counts integers, the same
-on any device and in any batch size, so they are no params (changing them reruns nothing).
+The device and batch size come from the rule's resources: thresholds are exact quantiles and the
+tally counts integers, the same on any device and in any batch size, so they are no params
+(changing them reruns nothing).
 """
 
 import numpy as np
-import pandas as pd
 import torch
 
 from prunedissect.checkpoints import verify
 from prunedissect.devices import resolve_device
-from prunedissect.dissection import label_units, load_probe_labels, tally_iou, tally_table
+from prunedissect.dissection import (
+    compute_thresholds,
+    label_units,
+    load_probe_labels,
+    tally_iou,
+    tally_table,
+    thresholds_table,
+)
 from prunedissect.logs import log_to_file
 from prunedissect.reproducibility import job_threads, kernel_report
 
@@ -19,16 +27,34 @@ log = log_to_file(sm.log[0], name="tally_iou")
 params = sm.params
 torch.set_num_threads(job_threads(sm.threads))
 log.info(kernel_report())
+device = resolve_device(sm.resources.device)
 verify(sm.input.activations)
 activations = np.load(sm.input.activations, mmap_mode="r")
-table = pd.read_parquet(sm.input.thresholds)
-thresholds = table.sort_values("unit")["threshold"].to_numpy()
+labels = load_probe_labels(sm.input.labels)
+
+thresholds = compute_thresholds(
+    activations,
+    quantile=params.quantile,
+    threshold_on=params.threshold_on,
+    segmentation_size=labels.shape,
+    device=device,
+)
+thresholds_table(thresholds).to_parquet(sm.output.thresholds, index=False)
+log.info(
+    "%d units, quantile %g on %s maps: thresholds from %.4g to %.4g",
+    len(thresholds),
+    params.quantile,
+    params.threshold_on,
+    thresholds.min(),
+    thresholds.max(),
+)
+
 tally = tally_iou(
     activations,
     thresholds,
-    load_probe_labels(sm.input.labels),
+    labels,
     category_restricted=params.category_restricted,
-    device=resolve_device(sm.resources.device),
+    device=device,
     batch_size=sm.resources.batch_size,
     logger=log,
 )

@@ -15,12 +15,16 @@ Concepts (Broden categories):
 - part (pixel level): 2 parts per shape, named ``<shape>-<part>``;
 - material (pixel level): paint, metal (banded shading and a highlight) or glass (translucent);
   background pixels carry no material label;
-- texture (pixel level): 8 patterns, on objects and on background regions;
-- scene (image level): 7 classes, each a palette and texture of its sky and ground.
+- scene (image level): 7 classes, each a palette and texture of its sky and ground;
+- texture (image level): 7 patterns (striped, chequered, ...), labelled on texture swatches:
+  every tenth probe image is one pattern filling the frame in one colour, as Broden takes its
+  textures from the Describable Textures Dataset (whole-image swatches, 9% of its images).
+  Objects and backgrounds are textured too (8 patterns with ``plain``), but, as in Broden,
+  scene images carry no texture labels.
 
-Where a glass object lies over something, that pixel shows both, and its colour, object, part,
-material and texture labels have two layers: the glass first (dominant), what lies beneath
-second, written as two ``;``-separated label PNGs as Broden does.
+Where a glass object lies over something, that pixel shows both, and its colour, object, part
+and material labels have two layers: the glass first (dominant), what lies beneath second,
+written as two ``;``-separated label PNGs as Broden does.
 
 Training classes ask for concepts jointly: class ``<value>-<shape>`` holds one (sometimes two)
 key objects of a key shape and fixes one attribute of another category: the key objects' colour
@@ -43,9 +47,20 @@ in the README is drawn by ``docs/make_montage.py``.
 
 from __future__ import annotations
 
-from prunedissect.data.concepts.layout import sample_probe_spec, sample_training_spec
+from prunedissect.data.concepts.layout import (
+    sample_probe_spec,
+    sample_swatch_spec,
+    sample_training_spec,
+)
 from prunedissect.data.concepts.rendering import render, supersampling
-from prunedissect.data.concepts.specs import ObjectSpec, Pattern, Region, RenderedImage, SceneSpec
+from prunedissect.data.concepts.specs import (
+    ObjectSpec,
+    Pattern,
+    Region,
+    RenderedImage,
+    SceneSpec,
+    SwatchSpec,
+)
 from prunedissect.data.concepts.vocabulary import (
     CLASSES,
     COLOURS,
@@ -57,6 +72,8 @@ from prunedissect.data.concepts.vocabulary import (
     SCENES,
     SHAPE_PARTS,
     SHAPES,
+    SWATCH_EVERY,
+    SWATCH_TEXTURES,
     TEXTURES,
     TrainingClass,
     class_names,
@@ -64,6 +81,7 @@ from prunedissect.data.concepts.vocabulary import (
 )
 from prunedissect.data.concepts.writing import (
     generate_concept_dataset,
+    is_swatch,
     probe_image,
     probe_spec,
     training_image,
@@ -81,20 +99,25 @@ __all__ = [
     "SCENES",
     "SHAPES",
     "SHAPE_PARTS",
+    "SWATCH_EVERY",
+    "SWATCH_TEXTURES",
     "TEXTURES",
     "ObjectSpec",
     "Pattern",
     "Region",
     "RenderedImage",
     "SceneSpec",
+    "SwatchSpec",
     "TrainingClass",
     "class_names",
     "concept_labels",
     "generate_concept_dataset",
+    "is_swatch",
     "probe_image",
     "probe_spec",
     "render",
     "sample_probe_spec",
+    "sample_swatch_spec",
     "sample_training_spec",
     "supersampling",
     "training_image",

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from prunedissect.data.concepts.geometry import _object_parts, _pixel_centres, _window
-from prunedissect.data.concepts.specs import ObjectSpec, Pattern, Region, SceneSpec
+from prunedissect.data.concepts.specs import ObjectSpec, Pattern, Region, SceneSpec, SwatchSpec
 from prunedissect.data.concepts.vocabulary import (
     CLASSES,
     COLOURS,
@@ -18,6 +18,7 @@ from prunedissect.data.concepts.vocabulary import (
     SCENES,
     SHAPES,
     SIMILAR_COLOURS,
+    SWATCH_TEXTURES,
     TEXTURES,
 )
 
@@ -196,6 +197,19 @@ def sample_probe_spec(rng: np.random.Generator, *, image_size: int) -> SceneSpec
         if _objects_visible(spec, image_size, minimum=0.3, only_shape=None):
             return spec
     return SceneSpec(**{**spec.__dict__, "objects": spec.objects[:1]})
+
+
+def sample_swatch_spec(rng: np.random.Generator) -> SwatchSpec:
+    """A texture swatch: any swatch texture in any colour, at object texture periods."""
+    texture = SWATCH_TEXTURES[rng.integers(len(SWATCH_TEXTURES))]
+    colour = list(COLOURS)[rng.integers(len(COLOURS))]
+    return SwatchSpec(
+        colour=colour,
+        rgb=_jitter_colour(rng, colour),
+        pattern=_sample_pattern(rng, texture, period=OBJECT_PERIOD),
+        brightness=float(rng.uniform(0.88, 1.12)),
+        noise_seed=int(rng.integers(2**31)),
+    )
 
 
 def _objects_visible(

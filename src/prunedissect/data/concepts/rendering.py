@@ -13,7 +13,13 @@ from prunedissect.data.concepts.geometry import (
     _Placed,
     _window,
 )
-from prunedissect.data.concepts.specs import ObjectSpec, Pattern, RenderedImage, SceneSpec
+from prunedissect.data.concepts.specs import (
+    ObjectSpec,
+    Pattern,
+    RenderedImage,
+    SceneSpec,
+    SwatchSpec,
+)
 from prunedissect.data.concepts.vocabulary import (
     _NUMBER,
     COLOURS,
@@ -26,6 +32,10 @@ from prunedissect.data.concepts.vocabulary import (
 #: (backgrounds are calmer so that objects stand out).
 OBJECT_CONTRAST = 0.26
 BACKGROUND_CONTRAST = 0.22
+#: Texture swatches show their pattern boldly, as the photographs of textures Broden's come
+#: from do: there the texture is the picture, not a surface detail (README, "The concept world",
+#: gives the level-0 concepts found at 0.26, 0.5 and 0.7).
+SWATCH_CONTRAST = 0.7
 
 
 def _second_tone(rgb: np.ndarray, contrast: float) -> np.ndarray:
@@ -96,7 +106,7 @@ def _metal_shade(placed: _Placed, sheen: float) -> np.ndarray:
     return shade
 
 
-_LAYERED = ("color", "object", "part", "material", "texture")
+_LAYERED = ("color", "object", "part", "material")
 
 
 def _draw(spec: SceneSpec, resolution: int, *, colours: bool) -> dict[str, np.ndarray]:
@@ -111,7 +121,6 @@ def _draw(spec: SceneSpec, resolution: int, *, colours: bool) -> dict[str, np.nd
     sky = y < height + amplitude * np.sin(2 * math.pi * frequency * x + phase)
     for region, mask in ((spec.sky, sky), (spec.ground, ~sky)):
         out["color"][0][mask] = _NUMBER[region.colour]
-        out["texture"][0][mask] = _NUMBER[region.pattern.texture]
         if palette is not None:
             palette.texture(region.pattern, x, y, mask)
             palette.paint(..., mask, _tones(region.rgb, BACKGROUND_CONTRAST))
@@ -126,7 +135,6 @@ def _draw(spec: SceneSpec, resolution: int, *, colours: bool) -> dict[str, np.nd
                 "object": _NUMBER[obj.shape],
                 "part": _NUMBER[f"{obj.shape}-{part}"],
                 "material": _NUMBER[obj.material],
-                "texture": _NUMBER[pattern.texture],
             }
             for name, number in labels.items():
                 layers = views[name]
@@ -163,24 +171,48 @@ def supersampling(image_size: int) -> int:
     return max(1, min(4, math.ceil(128 / image_size)))
 
 
-def render(spec: SceneSpec, image_size: int) -> RenderedImage:
+def _draw_swatch(spec: SwatchSpec, resolution: int) -> np.ndarray:
+    """The float RGB image of a swatch at the centres of a ``resolution`` grid."""
+    x, y = _pixel_centres(resolution)
+    palette = _Palette((resolution, resolution))
+    everywhere = np.ones((resolution, resolution), dtype=bool)
+    palette.texture(spec.pattern, x, y, everywhere)
+    palette.paint(..., everywhere, _tones(spec.rgb, SWATCH_CONTRAST))
+    return palette.rgb()
+
+
+def _finish(fine: np.ndarray, image_size: int, brightness: float, noise_seed: int) -> np.ndarray:
+    """Average the supersampled ``fine`` RGB down to ``image_size``, jitter it, as uint8."""
+    factor = fine.shape[0] // image_size
+    rgb = fine.reshape(image_size, factor, image_size, factor, 3).mean(axis=(1, 3))
+    noise = np.random.default_rng(noise_seed).normal(0.0, 0.025, size=rgb.shape)
+    return np.round(np.clip(rgb * brightness + noise, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def render(spec: SceneSpec | SwatchSpec, image_size: int) -> RenderedImage:
     """Render ``spec`` as an ``image_size`` square image with its pixel-exact label layers."""
     if image_size < MIN_IMAGE_SIZE:
         raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE} px, got {image_size}")
     factor = supersampling(image_size)
+    if isinstance(spec, SwatchSpec):
+        fine = _draw_swatch(spec, image_size * factor)
+        shape = (image_size, image_size)
+        return RenderedImage(
+            image=_finish(fine, image_size, spec.brightness, spec.noise_seed),
+            pixel={"color": np.full((1, *shape), _NUMBER[spec.colour], dtype=np.int32)},
+            image_level={"texture": _NUMBER[spec.pattern.texture]},
+            instance=np.zeros(shape, dtype=np.int32),
+        )
     labels = _draw(spec, image_size, colours=False)
     fine = _draw(spec, image_size * factor, colours=True)["rgb"]
-    rgb = fine.reshape(image_size, factor, image_size, factor, 3).mean(axis=(1, 3))
-    noise = np.random.default_rng(spec.noise_seed).normal(0.0, 0.025, size=rgb.shape)
-    rgb = np.clip(rgb * spec.brightness + noise, 0.0, 1.0)
     pixel = {}
     for name in _LAYERED:
         layers = labels[name]
         used = [k for k in range(len(layers)) if layers[k].any()]
         pixel[name] = layers[: used[-1] + 1] if used else layers[:0]
     return RenderedImage(
-        image=np.round(rgb * 255).astype(np.uint8),
+        image=_finish(fine, image_size, spec.brightness, spec.noise_seed),
         pixel=pixel,
-        scene=_NUMBER[spec.scene],
+        image_level={"scene": _NUMBER[spec.scene]},
         instance=labels["instance"],
     )

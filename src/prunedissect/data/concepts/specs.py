@@ -58,15 +58,27 @@ class SceneSpec:
 
 
 @dataclass(frozen=True, eq=False)
+class SwatchSpec:
+    """A texture swatch: one pattern in one colour filling the image, photometric jitter."""
+
+    colour: str
+    rgb: np.ndarray  # float (3,) in 0..1
+    pattern: Pattern
+    brightness: float
+    noise_seed: int
+
+
+@dataclass(frozen=True, eq=False)
 class RenderedImage:
     """An image with its pixel-exact labels (global label numbers, 0 = none).
 
     ``pixel`` maps each pixel-level category to its label layers ``(n_layers, S, S)``: one
     layer, a second one where glass lies over something, none where the category labels no
-    pixel (an image without objects has no object, part or material layer).
+    pixel (an image without objects has no object, part or material layer). ``image_level``
+    maps an image-level category to its label: ``scene`` for a scene, ``texture`` for a swatch.
     """
 
     image: np.ndarray  # uint8 (S, S, 3)
     pixel: dict[str, np.ndarray]  # int32 (n_layers, S, S)
-    scene: int
+    image_level: dict[str, int]
     instance: np.ndarray  # int32 (S, S): 1 + index of the topmost object in spec.objects

@@ -14,13 +14,18 @@ import numpy as np
 from PIL import Image
 
 from prunedissect.data.broden import BrodenWriter, WrittenImage, write_image_files
-from prunedissect.data.concepts.layout import sample_probe_spec, sample_training_spec
+from prunedissect.data.concepts.layout import (
+    sample_probe_spec,
+    sample_swatch_spec,
+    sample_training_spec,
+)
 from prunedissect.data.concepts.rendering import render
-from prunedissect.data.concepts.specs import RenderedImage, SceneSpec
+from prunedissect.data.concepts.specs import RenderedImage, SceneSpec, SwatchSpec
 from prunedissect.data.concepts.vocabulary import (
     _STREAM,
     MIN_IMAGE_SIZE,
     PROBE_FOLDER,
+    SWATCH_EVERY,
     class_names,
     concept_labels,
 )
@@ -51,8 +56,15 @@ def training_image(
     return render(spec, image_size)
 
 
-def probe_spec(*, seed: int, index: int, image_size: int) -> SceneSpec:
-    """What probe image ``index`` holds."""
+def is_swatch(index: int) -> bool:
+    """Whether probe image ``index`` is a texture swatch (every ``SWATCH_EVERY``-th image)."""
+    return index % SWATCH_EVERY == SWATCH_EVERY // 2
+
+
+def probe_spec(*, seed: int, index: int, image_size: int) -> SceneSpec | SwatchSpec:
+    """What probe image ``index`` holds: a scene, or a texture swatch (:func:`is_swatch`)."""
+    if is_swatch(index):
+        return sample_swatch_spec(_image_rng(seed, "probe", 1, index))
     return sample_probe_spec(_image_rng(seed, "probe", 0, index), image_size=image_size)
 
 
@@ -179,7 +191,7 @@ def _save_probe_image(job: tuple[Path, int, int, int]) -> WrittenImage:
         f"{PROBE_FOLDER}/{index:06d}",
         image=rendered.image,
         pixel={name: list(layers) for name, layers in rendered.pixel.items()},
-        image_level={"scene": [rendered.scene]},
+        image_level={name: [number] for name, number in rendered.image_level.items()},
     )
 
 
