@@ -46,6 +46,14 @@ def _sample_pattern(
     )
 
 
+def _photometric(rng: np.random.Generator) -> dict[str, float | int]:
+    """An image's brightness factor and the seed of its pixel noise (scenes and swatches)."""
+    return {
+        "brightness": float(rng.uniform(0.88, 1.12)),
+        "noise_seed": int(rng.integers(2**31)),
+    }
+
+
 def _sample_background(
     rng: np.random.Generator, scene: str, avoid: set[str]
 ) -> tuple[Region, Region]:
@@ -118,8 +126,7 @@ def _sample_scene_spec(
             float(rng.uniform(0, 2 * math.pi)),
         ),
         objects=tuple(objects),
-        brightness=float(rng.uniform(0.88, 1.12)),
-        noise_seed=int(rng.integers(2**31)),
+        **_photometric(rng),
     )
 
 
@@ -207,8 +214,7 @@ def sample_swatch_spec(rng: np.random.Generator) -> SwatchSpec:
         colour=colour,
         rgb=_jitter_colour(rng, colour),
         pattern=_sample_pattern(rng, texture, period=OBJECT_PERIOD),
-        brightness=float(rng.uniform(0.88, 1.12)),
-        noise_seed=int(rng.integers(2**31)),
+        **_photometric(rng),
     )
 
 
