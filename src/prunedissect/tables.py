@@ -6,11 +6,19 @@ column order, dtypes and Parquet options so that identical inputs give byte-iden
 
 The four tables (one row per ...):
 
-- ``accuracy``: trained checkpoint (trial, level).
-- ``units``: unit of a dissected layer of a dissected checkpoint (trial, level, layer, unit).
-- ``summary``: (trial, level, layer, category); ``category == "all"`` holds the totals over every
-  category.
-- ``consistency``: (trial, level, layer), each compared with level 0 of the same trial and layer.
+- ``accuracy``: trained checkpoint (method, trial, level).
+- ``units``: unit of a dissected layer of a dissected checkpoint (method, trial, level, layer,
+  unit).
+- ``summary``: (method, trial, level, layer, category); ``category == "all"`` holds the totals
+  over every category.
+- ``consistency``: (method, trial, level, layer), each compared with level 0 of the same trial
+  and layer.
+
+``method`` names an arm of the study (config ``methods``: how masks are chosen and survivors
+retrained). Every arm starts from the same dense level 0 of a trial, so the level-0 rows are that
+one network, repeated under every method: each method's rows are a complete curve from the dense
+network down, and the repeated rows are identical apart from ``method``. Count level 0 once when
+pooling over methods.
 
 Every column is described in :data:`COLUMNS`; the descriptions are also stored as Parquet field
 metadata (key ``description``) in every written file.
@@ -31,6 +39,11 @@ ALL_CATEGORIES = "all"
 """The ``category`` value of the summary rows that count over every category."""
 
 _KEY = {
+    "method": (
+        pa.string(),
+        "Pruning method (a name from config `methods`); level-0 rows are the shared dense "
+        "network, repeated under every method.",
+    ),
     "trial": (pa.int64(), "Trial (independent pruning chain, seed = config seed + trial)."),
     "level": (pa.int64(), "Pruning level; 0 is the dense network."),
     "density": (pa.float64(), "Fraction of prunable weights remaining (1.0 at level 0)."),
@@ -39,7 +52,7 @@ _KEY = {
 
 COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
     "accuracy": {
-        **{k: _KEY[k] for k in ("trial", "level", "density")},
+        **{k: _KEY[k] for k in ("method", "trial", "level", "density")},
         "params_remaining": (pa.int64(), "Number of prunable weights still alive."),
         "top1": (pa.float64(), "Top-1 accuracy on the validation set, a fraction in [0, 1]."),
         "top5": (pa.float64(), "Top-5 accuracy on the validation set, a fraction in [0, 1]."),
@@ -79,7 +92,8 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
         **_KEY,
         "level0_units": (
             pa.int64(),
-            "Units interpretable at level 0 of the same trial and layer.",
+            "Units interpretable at level 0 (the shared dense network) of the same trial and "
+            "layer.",
         ),
         "kept_units": (pa.int64(), "Of those, units also interpretable at this level."),
         "same_concept_units": (
@@ -99,6 +113,7 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
 """Per table: column name -> (Arrow type, description). Column order is the file's order."""
 
 _METRICS_KEYS = ("trial", "level", "density", "params_remaining", "top1", "top5", "loss")
+_SERIES = ["method", "trial"]  # one curve against density
 UNIT_FILE_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
 """Columns of a per-layer ``units.parquet`` (:func:`prunedissect.dissection.label_units`)."""
 
@@ -110,13 +125,15 @@ class TableError(ValueError):
 # --------------------------------------------------------------------------- readers
 
 
-def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
+def read_metrics(paths: Iterable[str | Path], methods: Iterable[str]) -> pd.DataFrame:
     """Read ``metrics.json`` files (one per trained checkpoint) into one raw frame.
 
-    Only the keys the accuracy table needs are kept; a missing key is an error naming the file.
+    ``methods`` holds the method each file counts under, in the order of ``paths`` (the
+    workflow's rule passes them as a param; the shared level 0 is listed once per method). Only
+    the keys the accuracy table needs are kept; a missing key is an error naming the file.
     """
     rows = []
-    for path in paths:
+    for path, method in zip(paths, methods, strict=True):
         with open(path) as handle:
             record = json.load(handle)
         missing = [k for k in _METRICS_KEYS if k not in record]
@@ -125,23 +142,23 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
                 f"{path}: metrics.json lacks {missing}; it must hold {list(_METRICS_KEYS)} "
                 "(rerun the training rule that wrote it)"
             )
-        rows.append({k: record[k] for k in _METRICS_KEYS})
+        rows.append({"method": str(method), **{k: record[k] for k in _METRICS_KEYS}})
     if not rows:
         raise TableError("no metrics.json files given; train at least one checkpoint first")
     return pd.DataFrame(rows)
 
 
 def read_dissection_units(
-    paths: Iterable[str | Path], keys: Iterable[tuple[int, int, str]]
+    paths: Iterable[str | Path], keys: Iterable[tuple[str, int, int, str]]
 ) -> pd.DataFrame:
-    """Concatenate per-checkpoint ``units.parquet`` files, adding trial, level and layer.
+    """Concatenate per-checkpoint ``units.parquet`` files, adding method, trial, level, layer.
 
-    ``keys`` holds each file's ``(trial, level, layer)``, in the order of ``paths`` (the
+    ``keys`` holds each file's ``(method, trial, level, layer)``, in the order of ``paths`` (the
     workflow's rule passes them as a param), so the files need not repeat them and no path is
-    parsed.
+    parsed; the shared level 0 is listed once per method.
     """
     frames = []
-    for path, (trial, level, layer) in zip(paths, keys, strict=True):
+    for path, (method, trial, level, layer) in zip(paths, keys, strict=True):
         frame = pd.read_parquet(path)
         missing = [c for c in UNIT_FILE_COLUMNS if c not in frame.columns]
         if missing:
@@ -153,6 +170,7 @@ def read_dissection_units(
         frame.insert(0, "layer", layer)
         frame.insert(0, "level", int(level))
         frame.insert(0, "trial", int(trial))
+        frame.insert(0, "method", str(method))
         frames.append(frame)
     if not frames:
         raise TableError("no units.parquet files given; dissect at least one checkpoint first")
@@ -211,42 +229,44 @@ def _check_unique(frame: pd.DataFrame, keys: list[str], what: str) -> None:
 
 
 def accuracy_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per trained checkpoint, sorted by trial and level (see ``COLUMNS['accuracy']``).
+    """One row per trained checkpoint, sorted by method, trial and level (see
+    ``COLUMNS['accuracy']``).
 
     ``metrics`` holds at least the columns of :func:`read_metrics`.
     """
-    _check_unique(metrics, ["trial", "level"], "metrics")
+    _check_unique(metrics, ["method", "trial", "level"], "metrics")
     out = _conform(metrics, "accuracy")
     for column in ("top1", "top5"):
         bad = out[(out[column] < 0) | (out[column] > 1)]
         if len(bad):
             raise TableError(
                 f"metrics: {column} must be a fraction in [0, 1], got {bad[column].iloc[0]} "
-                f"(trial {bad.trial.iloc[0]}, level {bad.level.iloc[0]})"
+                f"({bad.method.iloc[0]}, trial {bad.trial.iloc[0]}, level {bad.level.iloc[0]})"
             )
-    return out.sort_values(["trial", "level"], kind="stable", ignore_index=True)
+    return out.sort_values(["method", "trial", "level"], kind="stable", ignore_index=True)
 
 
 def units_table(units: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     """Every unit of every dissected checkpoint, with the checkpoint's density joined in.
 
     ``units`` comes from :func:`read_dissection_units`; ``accuracy`` from
-    :func:`accuracy_table` and must cover every (trial, level) in ``units``.
+    :func:`accuracy_table` and must cover every (method, trial, level) in ``units``.
     """
-    _check_unique(units, ["trial", "level", "layer", "unit"], "units")
-    density = accuracy.loc[:, ["trial", "level", "density"]]
+    checkpoint = ["method", "trial", "level"]
+    _check_unique(units, [*checkpoint, "layer", "unit"], "units")
+    density = accuracy.loc[:, [*checkpoint, "density"]]
     merged = units.drop(columns=["density"], errors="ignore").merge(
-        density, on=["trial", "level"], how="left", validate="many_to_one"
+        density, on=checkpoint, how="left", validate="many_to_one"
     )
-    lacking = merged[merged["density"].isna()][["trial", "level"]].drop_duplicates()
+    lacking = merged[merged["density"].isna()][checkpoint].drop_duplicates()
     if len(lacking):
         raise TableError(
             "units: no accuracy row (metrics.json) for "
-            + ", ".join(f"trial {t} level {lv}" for t, lv in lacking.itertuples(index=False))
+            + ", ".join(f"{m} trial {t} level {lv}" for m, t, lv in lacking.itertuples(index=False))
             + "; every dissected checkpoint must also be trained and evaluated"
         )
     out = _conform(merged, "units")
-    return out.sort_values(["trial", "level", "layer", "unit"], kind="stable", ignore_index=True)
+    return out.sort_values([*checkpoint, "layer", "unit"], kind="stable", ignore_index=True)
 
 
 def _category_order(categories: Iterable[str]) -> list[str]:
@@ -254,15 +274,15 @@ def _category_order(categories: Iterable[str]) -> list[str]:
 
 
 def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = None) -> pd.DataFrame:
-    """Interpretable units and distinct concepts per (trial, level, layer, category).
+    """Interpretable units and distinct concepts per (method, trial, level, layer, category).
 
     Every checkpoint and layer gets one row per category (zeros where nothing was found) plus a
     ``category == "all"`` row with the totals. ``categories`` defaults to every category named
     in ``units`` (interpretable or not); pass the probe's category list to also show categories
-    no unit ever picked. Rows are sorted by trial, level, layer, then "all" first and the
-    categories alphabetically.
+    no unit ever picked. Rows are sorted by method, trial, level, layer, then "all" first and
+    the categories alphabetically.
     """
-    keys = ["trial", "level", "density", "layer"]
+    keys = ["method", "trial", "level", "density", "layer"]
     cats = _category_order(
         categories if categories is not None else units["category"].dropna().unique()
     )
@@ -284,42 +304,47 @@ def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = Non
         ["interpretable_units", "unique_concepts"]
     ].fillna(0)
     out["_order"] = out["category"].map({c: i for i, c in enumerate(cats)})
-    out = out.sort_values(["trial", "level", "layer", "_order"], kind="stable")
+    out = out.sort_values(["method", "trial", "level", "layer", "_order"], kind="stable")
     return _conform(out, "summary")
 
 
 def consistency_table(units: pd.DataFrame) -> pd.DataFrame:
-    """Compare every dissected (trial, level, layer) with level 0 of the same trial and layer.
+    """Compare every dissected (method, trial, level, layer) with level 0 of the same method,
+    trial and layer (the shared dense network).
 
     ``still_interpretable`` is the fraction of units interpretable at level 0 that are still
     interpretable; ``same_concept`` the fraction of units interpretable at both levels whose
     concept is unchanged. Level 0 gives 1.0 and 1.0 (NaN only when no unit is interpretable at
-    level 0). Every (trial, layer) needs level 0 dissected, with the same units.
+    level 0). Every (method, trial, layer) needs level 0 dissected, with the same units.
     """
-    base = units.loc[units["level"] == 0, ["trial", "layer", "unit", "interpretable", "concept"]]
+    group = [*_SERIES, "layer"]
+    base = units.loc[units["level"] == 0, [*group, "unit", "interpretable", "concept"]]
     base = base.rename(columns={"interpretable": "interpretable0", "concept": "concept0"})
-    groups = units[["trial", "layer"]].drop_duplicates()
-    lacking = groups.merge(base[["trial", "layer"]].drop_duplicates(), how="left", indicator=True)
+    groups = units[group].drop_duplicates()
+    lacking = groups.merge(base[group].drop_duplicates(), how="left", indicator=True)
     lacking = lacking[lacking["_merge"] == "left_only"]
     if len(lacking):
         raise TableError(
             "consistency: level 0 is not dissected for "
-            + ", ".join(f"trial {t} layer {ly}" for t, ly, _ in lacking.itertuples(index=False))
+            + ", ".join(
+                f"{m} trial {t} layer {ly}" for m, t, ly, _ in lacking.itertuples(index=False)
+            )
             + "; include 0 in dissection.levels (or leave it null for every level)"
         )
-    merged = units.merge(base, on=["trial", "layer", "unit"], how="left", validate="many_to_one")
+    merged = units.merge(base, on=[*group, "unit"], how="left", validate="many_to_one")
     orphan = merged["interpretable0"].isna()
     if orphan.any():
         row = merged[orphan].iloc[0]
         raise TableError(
-            f"consistency: unit {row.unit} of trial {row.trial} layer {row.layer} level "
-            f"{row.level} has no level-0 counterpart; all levels must dissect the same units"
+            f"consistency: unit {row.unit} of {row.method} trial {row.trial} layer {row.layer} "
+            f"level {row.level} has no level-0 counterpart; all levels must dissect the same "
+            "units"
         )
     interp0 = merged["interpretable0"].astype(bool)
     kept = interp0 & merged["interpretable"].astype(bool)
     same = kept & (merged["concept"] == merged["concept0"]).fillna(False).astype(bool)
     merged = merged.assign(level0_units=interp0, kept_units=kept, same_concept_units=same)
-    keys = ["trial", "level", "density", "layer"]
+    keys = [*_SERIES, "level", "density", "layer"]
     out = merged.groupby(keys, sort=False)[["level0_units", "kept_units", "same_concept_units"]]
     out = out.sum().reset_index()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -329,7 +354,7 @@ def consistency_table(units: pd.DataFrame) -> pd.DataFrame:
         out["same_concept"] = np.where(
             out["kept_units"] > 0, out["same_concept_units"] / out["kept_units"], np.nan
         )
-    out = out.sort_values(["trial", "level", "layer"], kind="stable")
+    out = out.sort_values([*_SERIES, "level", "layer"], kind="stable")
     return _conform(out, "consistency")
 
 
@@ -375,7 +400,8 @@ def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
 
     ``frames`` maps table names (keys of :data:`COLUMNS`) to frames as read from the files.
     Checked: the documented columns in order, fractions within [0, 1], densities strictly
-    decreasing with level within each trial, and level-0 consistency equal to 1 where defined.
+    decreasing with level within each method and trial, level 0 equal under every method, and
+    level-0 consistency equal to 1 where defined.
     Meant for end-to-end tests and for a quick look at a finished run.
     """
     problems = []
@@ -394,12 +420,20 @@ def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
             values = frame[column].dropna()
             if ((values < 0) | (values > 1)).any():
                 problems.append(f"{name}.{column}: values outside [0, 1]")
-        for trial, group in frame.groupby("trial"):
+        for (method, trial), group in frame.groupby(_SERIES):
+            series = f"{name}: {method} trial {trial}"
             per_level = group.groupby("level")["density"].agg(["min", "max"]).sort_index()
             if (per_level["min"] != per_level["max"]).any():
-                problems.append(f"{name}: trial {trial} has several densities for one level")
+                problems.append(f"{series} has several densities for one level")
             if not per_level["min"].is_monotonic_decreasing or per_level["min"].duplicated().any():
-                problems.append(f"{name}: trial {trial} densities do not decrease with level")
+                problems.append(f"{series}: densities do not decrease with level")
+        level0 = frame[frame["level"] == 0]
+        shared = level0.drop(columns="method").astype(str).drop_duplicates()
+        if len(shared) * level0["method"].nunique() != len(level0):
+            problems.append(
+                f"{name}: level-0 rows differ between methods; every method shares one dense "
+                "network per trial"
+            )
         if name == "consistency":
             level0 = frame[frame["level"] == 0]
             for column in ("still_interpretable", "same_concept"):
