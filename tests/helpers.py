@@ -39,8 +39,11 @@ def training_config(**overrides: Any) -> TrainingConfig:
 
 
 def pruning_config(**overrides: Any) -> PruningConfig:
-    """The schema's ``pruning`` defaults (a pruned level's) with ``overrides`` of the fields."""
-    section = PruningConfig.from_config(schema_defaults("pruning"))
+    """The schema's ``pruning`` defaults for a lottery arm's pruned level, with ``overrides``
+    of the fields."""
+    section = PruningConfig.from_config(
+        {**schema_defaults("pruning"), "method": {"kind": "lottery"}}
+    )
     return PruningConfig(**{**section.__dict__, **overrides})
 
 

@@ -16,6 +16,15 @@ import jsonschema
 from prunedissect.data.broden.checks import check_broden_dir
 from prunedissect.data.imagefolder import check_imagefolder
 from prunedissect.layer_table import layer_errors
+from prunedissect.methods import method_errors
+
+_REPLACED = {
+    "pruning.strategy": "the list `methods` (strategy rewind is an arm "
+    "{name: lottery, kind: lottery})",
+    "pruning.finetune": "an arm of `methods` with kind finetune and its own epochs and lr "
+    "({name: finetune, kind: finetune, epochs: 2, lr: 0.001})",
+}
+"""Keys of earlier releases -> where their meaning moved (named in the unknown-key error)."""
 
 
 class ConfigError(ValueError):
@@ -23,8 +32,11 @@ class ConfigError(ValueError):
 
 
 def _key(path: Iterable[Any]) -> str:
-    parts = [str(p) for p in path]
-    return ".".join(parts) if parts else "<top level>"
+    """A config key as written in messages: ``pruning.rewind.step``, ``methods[2].kind``."""
+    key = ""
+    for part in path:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    return key or "<top level>"
 
 
 def _allowed(error: jsonschema.ValidationError) -> str:
@@ -63,6 +75,9 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
             known = set(error.schema.get("properties", {}))
             for extra in sorted(set(error.instance) - known):
                 key = _key([*error.path, extra])
+                if key in _REPLACED:
+                    lines.append(f"config key {key}: removed; use {_REPLACED[key]} instead")
+                    continue
                 lines.append(
                     f"config key {key}: unknown key (misspelt or removed?); allowed here: "
                     + ", ".join(sorted(known))
@@ -113,6 +128,7 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
             f"config key training.warmup_epochs: got {training['warmup_epochs']}; allowed: "
             f"0..{training['epochs']} (training.epochs)"
         )
+    lines += method_errors(config["methods"])
     n_levels = config["pruning"]["levels"]
     for key, values in (
         ("dissection.levels", config["dissection"].get("levels")),
@@ -124,6 +140,13 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
                 f"config key {key}: levels {bad} do not exist; allowed: 0..{n_levels} "
                 "(pruning.levels)"
             )
+    names = [arm["name"] for arm in config["methods"]]
+    unknown = [m for m in config["report"].get("methods") or [] if m not in names]
+    if unknown:
+        lines.append(
+            f"config key report.methods: {unknown} are not arms of methods; allowed: "
+            + ", ".join(names)
+        )
     if config["report"]["trial"] >= config["trials"]:
         lines.append(
             f"config key report.trial: got {config['report']['trial']}; allowed: "

@@ -9,6 +9,9 @@ inferred from zeros in a weight tensor.
 ``sparse_global``): rank every still-alive prunable weight of the network by magnitude, all
 tensors together, and remove the smallest ``fraction`` of them. Applied ``n`` times from a full
 mask it leaves ``(1 - fraction) ** n`` of the weights (up to rounding to whole weights).
+:func:`prune_one_shot` reaches that density in one ranking of the dense weights, and
+:func:`random_mask` draws a mask of a given size without looking at any weight (the masks of the
+arms of :mod:`prunedissect.methods`).
 """
 
 from __future__ import annotations
@@ -222,3 +225,69 @@ def prune_global_magnitude(
         entries[name] = new_keep[start : start + keep.numel()].reshape(keep.shape)
         start += keep.numel()
     return Mask(entries)
+
+
+def level_density(fraction: float, level: int) -> float:
+    """The scheduled density of level ``level``: ``(1 - fraction) ** level``."""
+    return (1.0 - fraction) ** level
+
+
+def kept_at_level(total: int, fraction: float, level: int) -> int:
+    """Weights one-shot pruning keeps of ``total`` at ``level`` (rounding as
+    :func:`prune_global_magnitude`)."""
+    return total - int(np.floor((1.0 - level_density(fraction, level)) * total + 0.5))
+
+
+def prune_one_shot(
+    weights: Mapping[str, torch.Tensor], mask: Mask, *, fraction: float, level: int
+) -> Mask:
+    """One-shot magnitude pruning straight to level ``level``'s density.
+
+    Removes ``1 - (1 - fraction) ** level`` of the weights alive in ``mask`` (the dense
+    network's full mask) in one global magnitude ranking of ``weights`` (the dense trained
+    network), where iterative pruning reaches the same density in ``level`` rounds, retraining
+    in between.
+    """
+    if level < 1:
+        raise ValueError(f"one-shot pruning needs a level >= 1, got {level}")
+    return prune_global_magnitude(weights, mask, fraction=1.0 - level_density(fraction, level))
+
+
+def random_mask(
+    reference: Mask,
+    *,
+    generator: torch.Generator,
+    scope: str = "layerwise",
+    keep: int | None = None,
+) -> Mask:
+    """A mask over ``reference``'s tensors keeping weights chosen uniformly at random.
+
+    ``scope="layerwise"``: every tensor keeps exactly as many weights as ``reference`` keeps in
+    it (the layer-wise proportions of a magnitude-pruned mask). ``scope="global"``: ``keep``
+    weights (default: as many as ``reference`` keeps) drawn over all prunable weights together,
+    so layers keep their share only on average. Which weights are kept depends on
+    ``generator`` alone, never on any weight value.
+    """
+    if scope == "layerwise":
+        if keep is not None:
+            raise ValueError("keep is for scope 'global'; layerwise copies reference's counts")
+        entries = {}
+        for name, keep in reference.items():
+            order = torch.randperm(keep.numel(), generator=generator)
+            flat = torch.zeros(keep.numel(), dtype=torch.bool)
+            flat[order[: int(keep.sum())]] = True
+            entries[name] = flat.reshape(keep.shape)
+        return Mask(entries)
+    if scope == "global":
+        count = reference.num_remaining if keep is None else keep
+        if not 0 <= count <= reference.num_total:
+            raise ValueError(f"keep must be in 0..{reference.num_total}, got {count}")
+        order = torch.randperm(reference.num_total, generator=generator)
+        flat = torch.zeros(reference.num_total, dtype=torch.bool)
+        flat[order[:count]] = True
+        entries, start = {}, 0
+        for name, keep in reference.items():
+            entries[name] = flat[start : start + keep.numel()].reshape(keep.shape)
+            start += keep.numel()
+        return Mask(entries)
+    raise ValueError(f"scope must be 'layerwise' or 'global', got {scope!r}")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from prunedissect.data.transforms import LARGE_IMAGE_SIDE
+from prunedissect.methods import Method
 
 EPOCH_MINUTES = {"resnet20": 1, "resnet18": 10, "googlenet": 12, "resnet50": 20}
 """Minutes per training epoch on one GPU: resnet20 on a 32-px set of ~50k images, the
@@ -61,17 +62,16 @@ def _sized(config: Mapping[str, Any], table: Mapping[str, tuple[int, int]], rule
     return big if large(config) else small
 
 
-def level_epochs(config: Mapping[str, Any], rule: str) -> int:
-    """Epochs one level of ``rule`` trains (fine-tuned levels: ``pruning.finetune.epochs``)."""
-    pruning = config["pruning"]
-    if rule == "train_pruned" and pruning["strategy"] == "finetune":
-        return pruning["finetune"]["epochs"]
+def level_epochs(config: Mapping[str, Any], rule: str, method: Method | None = None) -> int:
+    """Epochs one level of ``rule`` trains at most (a finetune arm's levels: its ``epochs``)."""
+    if rule == "train_pruned" and method is not None and method.kind == "finetune":
+        return int(method.epochs)
     return config["training"]["epochs"]
 
 
-def estimated_minutes(config: Mapping[str, Any], rule: str) -> float:
+def estimated_minutes(config: Mapping[str, Any], rule: str, method: Method | None = None) -> float:
     """Estimated minutes of one training level on one GPU (:data:`EPOCH_MINUTES`)."""
-    return level_epochs(config, rule) * EPOCH_MINUTES[config["model"]["arch"]]
+    return level_epochs(config, rule, method) * EPOCH_MINUTES[config["model"]["arch"]]
 
 
 def threads(config: Mapping[str, Any], rule: str) -> int:
@@ -86,11 +86,11 @@ def mem_mb(config: Mapping[str, Any], rule: str) -> int:
     return _sized(config, _MEM_MB, rule)
 
 
-def runtime(config: Mapping[str, Any], rule: str) -> int:
-    """Minutes; a training level: at least 1.5 x its estimate plus 30 minutes."""
+def runtime(config: Mapping[str, Any], rule: str, method: Method | None = None) -> int:
+    """Minutes; a training level (of arm ``method``): at least 1.5 x its estimate plus 30."""
     floor = _sized(config, _RUNTIME, rule)
     if rule in TRAINING_RULES:
-        return max(floor, 30 + int(1.5 * estimated_minutes(config, rule)))
+        return max(floor, 30 + int(1.5 * estimated_minutes(config, rule, method)))
     return floor
 
 

@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from prunedissect.models import get_model
-from prunedissect.pruning import Mask, prunable_parameters, prune_global_magnitude
+from prunedissect.pruning import (
+    Mask,
+    kept_at_level,
+    prunable_parameters,
+    prune_global_magnitude,
+    prune_one_shot,
+    random_mask,
+)
 
 
 def tiny_model() -> nn.Module:
@@ -170,3 +177,54 @@ def test_subset_relation():
     b = Mask({"w": torch.tensor([1, 0, 0])})
     assert b.is_subset_of(a) and not a.is_subset_of(b)
     assert not b.is_subset_of(Mask({"v": torch.tensor([1, 1, 1])}))
+
+
+@pytest.mark.parametrize("level", [1, 2, 5])
+def test_one_shot_is_brute_force_pruning_of_the_dense_weights_to_the_levels_density(level):
+    model = tiny_model()
+    weights = model.state_dict()
+    full = Mask.ones_like(model)
+    mask = prune_one_shot(weights, full, fraction=0.2, level=level)
+    expected = brute_force_prune(weights, full, 1 - 0.8**level)
+    assert all(np.array_equal(mask[n].numpy(), expected[n]) for n in mask)
+    assert mask.num_remaining == kept_at_level(full.num_total, 0.2, level)
+    assert abs(mask.density - 0.8**level) <= 1 / full.num_total
+    with pytest.raises(ValueError, match="level >= 1"):
+        prune_one_shot(weights, full, fraction=0.2, level=0)
+
+
+def test_random_masks_keep_the_requested_counts_and_ignore_magnitudes():
+    generator = torch.Generator().manual_seed(1)
+    model = get_model("resnet20", num_classes=10, width=8, generator=generator)
+    weights = model.state_dict()
+    full = Mask.ones_like(model)
+    magnitude = prune_global_magnitude(weights, full, fraction=0.9)
+    layerwise = random_mask(magnitude, generator=torch.Generator().manual_seed(0))
+    assert {n: int(layerwise[n].sum()) for n in layerwise} == {
+        n: int(magnitude[n].sum()) for n in magnitude
+    }
+    keep = kept_at_level(full.num_total, 0.5, 3)
+    wide = random_mask(full, generator=torch.Generator().manual_seed(0), scope="global", keep=keep)
+    assert wide.num_remaining == keep
+    # Unrelated to magnitudes: in every tensor the random mask keeps the magnitude mask's
+    # survivors at the rate chance predicts (hypergeometric mean: survivors x the random mask's
+    # density there), summed over tensors within 4 standard deviations; magnitude pruning
+    # itself would keep all of them.
+    for mask in (layerwise, wide):
+        overlap = sum(int((mask[n] & magnitude[n]).sum()) for n in mask)
+        mean = variance = 0.0
+        for name in mask:
+            survivors, p = int(magnitude[name].sum()), float(mask[name].float().mean())
+            mean += survivors * p
+            variance += survivors * p * (1 - p)
+        assert abs(overlap - mean) < 4 * variance**0.5, (overlap, mean, variance**0.5)
+        assert overlap < 0.5 * magnitude.num_remaining
+    # which weights are kept depends on the generator alone
+    again = random_mask(magnitude, generator=torch.Generator().manual_seed(0))
+    other = random_mask(magnitude, generator=torch.Generator().manual_seed(1))
+    assert all(torch.equal(layerwise[n], again[n]) for n in layerwise)
+    assert not all(torch.equal(layerwise[n], other[n]) for n in layerwise)
+    with pytest.raises(ValueError, match="scope"):
+        random_mask(full, generator=torch.Generator(), scope="per-unit")
+    with pytest.raises(ValueError, match="keep must be"):
+        random_mask(full, generator=torch.Generator(), scope="global", keep=full.num_total + 1)

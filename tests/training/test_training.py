@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from prunedissect.training import (
     run_level,
     train,
 )
+from prunedissect.training.level import init_seed
 
 COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220)]
 METRIC_KEYS = {
@@ -140,25 +142,38 @@ def test_configs_from_the_config_sections():
     with pytest.raises(TypeError, match="epoch"):
         TrainingConfig.from_config({**schema_defaults("training"), "epoch": 3})
     pruning = PruningConfig.from_config(
-        {"levels": 7, "fraction": 0.36, "rewind": {"unit": "epoch", "step": 2},
-         "finetune": {"epochs": 1, "lr": 0.01}, "exclude": ["fc"], "strategy": "finetune"}
+        {"fraction": 0.36, "rewind": {"unit": "epoch", "step": 2}, "exclude": ["fc"],
+         "method": {"kind": "finetune", "epochs": 1, "lr": 0.01}}
     )  # fmt: skip
     assert pruning.rewind_iteration(50) == 100 and pruning.exclude == ("fc",)
-    assert pruning.fraction == 0.36 and pruning.strategy == "finetune"
+    assert pruning.fraction == 0.36 and pruning.kind == "finetune"
     finetune = pruning.finetune_training(training)
     assert (finetune.epochs, finetune.lr, finetune.schedule) == (1, 0.01, "constant")
     # level 0's rule passes only rewind and exclude: the pruning values are absent, not defaulted
     level0 = PruningConfig.from_config({"rewind": {"unit": "epoch", "step": 2}, "exclude": []})
-    assert level0.fraction is None and level0.strategy is None
+    assert level0.fraction is None and level0.kind is None
+    # a reinit level's rule passes no rewind point: asking for one is an error, not a default
+    reinit = PruningConfig.from_config({"exclude": [], "method": {"kind": "reinit"}})
+    with pytest.raises(ValueError, match="pruning.rewind"):
+        reinit.rewind_iteration(50)
 
 
-def test_a_pruned_level_without_a_fraction_is_refused(images, tmp_path):
-    job = small_job(images, level=1, pruning=PruningConfig(
-        rewind_unit="iteration", rewind_step=3, exclude=()))  # fmt: skip
+def test_a_pruned_level_without_a_fraction_or_a_method_is_refused(images, tmp_path):
+    chain = run_chain(images, tmp_path / "refuse", levels=0)
+    previous = PreviousLevel(model=chain[0].model, mask=chain[0].mask, rewind=chain[0].rewind)
     model = get_model("resnet20", num_classes=3, width=4)
-    previous = PreviousLevel(model=tmp_path / "m.pt", mask=tmp_path / "m.npz")
-    with pytest.raises(ValueError, match="pruning.fraction"):
-        prepare_level(job, previous, model, 2)
+    for kind in ("lottery", "oneshot", "finetune"):
+        job = small_job(images, level=1, pruning=PruningConfig(
+            rewind_unit="iteration", rewind_step=3, exclude=(), kind=kind))  # fmt: skip
+        with pytest.raises(ValueError, match="pruning.fraction"):
+            prepare_level(job, previous, model, 6)
+    job = small_job(images, level=1, pruning=PruningConfig(exclude=(), fraction=0.5))
+    with pytest.raises(ValueError, match="pruning method"):
+        prepare_level(job, previous, model, 6)
+    job = small_job(images, level=1, pruning=PruningConfig(
+        exclude=(), fraction=0.5, kind="oneshot"))  # fmt: skip
+    with pytest.raises(ValueError, match="rewind"):
+        prepare_level(job, PreviousLevel(model=chain[0].model, mask=chain[0].mask), model, 6)
 
 
 # ---------------------------------------------------------------- data
@@ -318,7 +333,9 @@ def test_prepare_level_rewinds_or_keeps_the_trained_weights(images, tmp_path):
         expected = rewind[name] * mask[name] if name in mask else rewind[name]
         assert torch.equal(value, expected), name
 
-    pruning = dataclasses.replace(job.pruning, strategy="finetune", finetune_epochs=2)
+    pruning = dataclasses.replace(
+        job.pruning, kind="finetune", finetune_epochs=2, finetune_lr=0.001
+    )
     job = small_job(images, level=1, pruning=pruning)
     mask, start, schedule = prepare_level(job, previous, model, 6)
     assert (start, schedule.epochs, schedule.lr, schedule.schedule) == (0, 2, 0.001, "constant")
@@ -332,7 +349,7 @@ def test_prepare_level_rewinds_or_keeps_the_trained_weights(images, tmp_path):
 
 def test_finetune_keeps_the_trained_weights(images, tmp_path):
     pruning = dataclasses.replace(
-        small_job(images).pruning, strategy="finetune", finetune_epochs=1, finetune_lr=1e-6
+        small_job(images).pruning, kind="finetune", finetune_epochs=1, finetune_lr=1e-6
     )
     chain = run_chain(images, tmp_path / "ft", levels=1, pruning=pruning)
     trained = torch.load(chain[0].model, weights_only=True)
@@ -341,6 +358,102 @@ def test_finetune_keeps_the_trained_weights(images, tmp_path):
     for name, keep in mask.items():
         torch.testing.assert_close(tuned[name], trained[name] * keep, rtol=0, atol=1e-4)
     assert json.loads(chain[1].metrics.read_text())["epochs"] == 1
+
+
+def _kind(images, kind: str, level: int, **fields) -> LevelJob:
+    pruning = dataclasses.replace(small_job(images).pruning, kind=kind, **fields)
+    return small_job(images, level=level, pruning=pruning)
+
+
+def _top_magnitudes(weights, mask: Mask, keep: int) -> dict[str, torch.Tensor]:
+    """Brute force: the ``keep`` largest |w| over every masked tensor, ties to the later index."""
+    flat = torch.cat([weights[n].reshape(-1).abs().double() for n in mask])
+    order = sorted(range(flat.numel()), key=lambda i: (float(flat[i]), i), reverse=True)
+    kept = torch.zeros(flat.numel(), dtype=torch.bool)
+    kept[order[:keep]] = True
+    out, start = {}, 0
+    for name, tensor in mask.items():
+        out[name] = kept[start : start + tensor.numel()].reshape(tensor.shape)
+        start += tensor.numel()
+    return out
+
+
+def test_oneshot_prunes_the_dense_weights_straight_to_the_levels_density(images, tmp_path):
+    chain = run_chain(images, tmp_path / "oneshot", levels=0)
+    dense = PreviousLevel(model=chain[0].model, mask=chain[0].mask, rewind=chain[0].rewind)
+    trained = torch.load(chain[0].model, weights_only=True)
+    rewind = torch.load(chain[0].rewind, weights_only=True)["state_dict"]
+    full = Mask.load(chain[0].mask)
+    for level in (1, 3):
+        model = get_model("resnet20", num_classes=3, width=4)
+        mask, start, _ = prepare_level(_kind(images, "oneshot", level), dense, model, 6)
+        # the removed count (1 - 0.5**level) * total rounded half up, as in iterative pruning
+        keep = full.num_total - int(np.floor((1 - 0.5**level) * full.num_total + 0.5))
+        expected = _top_magnitudes(trained, full, keep)
+        assert mask.num_remaining == keep
+        assert all(torch.equal(mask[n], expected[n]) for n in mask), level
+        assert start == 3  # rewound to the rewind point
+        for name in mask:
+            assert torch.equal(model.state_dict()[name], rewind[name] * mask[name])
+
+
+def test_reinit_copies_the_source_mask_and_starts_from_fresh_weights(images, tmp_path):
+    chain = run_chain(images, tmp_path / "reinit", levels=1)
+    lottery_mask = Mask.load(chain[1].mask)
+    rewind = torch.load(chain[0].rewind, weights_only=True)["state_dict"]
+    job = _kind(images, "reinit", 1, rewind_unit=None, rewind_step=None, fraction=None)
+    model = get_model("resnet20", num_classes=3, width=4)
+    mask, start, schedule = prepare_level(job, PreviousLevel(mask=chain[1].mask), model, 6)
+    assert all(torch.equal(mask[n], lottery_mask[n]) for n in mask)
+    assert (start, schedule) == (0, job.training)  # the whole schedule, from step 0
+    state = model.state_dict()
+    for name, keep in mask.items():
+        assert torch.count_nonzero(state[name][~keep]) == 0
+        assert not torch.equal(state[name], rewind[name] * keep), name
+    # the level-0 initialisation is not reused either: reinit draws its own weights
+    level0_init = get_model("resnet20", num_classes=3, width=4, generator=torch.Generator()
+                            .manual_seed(init_seed(small_job(images))))  # fmt: skip
+    assert not torch.equal(state["conv1.weight"], level0_init.state_dict()["conv1.weight"])
+    assert init_seed(job) != init_seed(_kind(images, "reinit", 2))
+
+
+def test_random_levels_match_the_source_counts_and_ignore_the_weights(images, tmp_path):
+    chain = run_chain(images, tmp_path / "random", levels=1)
+    source = Mask.load(chain[1].mask)
+    previous = PreviousLevel(mask=chain[1].mask, rewind=chain[0].rewind)
+    model = get_model("resnet20", num_classes=3, width=4)
+    layerwise = _kind(images, "random", 1, scope="layerwise")
+    mask, start, _ = prepare_level(layerwise, previous, model, 6)
+    assert start == 3
+    assert {n: int(mask[n].sum()) for n in mask} == {n: int(source[n].sum()) for n in source}
+    assert not all(torch.equal(mask[n], source[n]) for n in mask)
+    again, _, _ = prepare_level(layerwise, previous, model, 6)
+    assert all(torch.equal(mask[n], again[n]) for n in mask)  # seeded: same job, same mask
+    other_level, _, _ = prepare_level(
+        _kind(images, "random", 2, scope="layerwise"), previous, model, 6
+    )
+    assert not all(torch.equal(mask[n], other_level[n]) for n in mask)
+    # global scope: the level's scheduled density over the dense full mask
+    dense = PreviousLevel(mask=chain[0].mask, rewind=chain[0].rewind)
+    wide, _, _ = prepare_level(_kind(images, "random", 2, scope="global"), dense, model, 6)
+    assert wide.num_remaining == wide.num_total - int(np.floor(0.75 * wide.num_total + 0.5))
+
+
+def test_a_finetune_level_starts_from_the_previous_levels_trained_weights(images, tmp_path):
+    pruning = dataclasses.replace(
+        small_job(images).pruning, kind="finetune", finetune_epochs=1, finetune_lr=0.01
+    )
+    chain = run_chain(images, tmp_path / "ft2", levels=1, pruning=pruning)
+    previous = PreviousLevel(model=chain[1].model, mask=chain[1].mask)
+    level1 = torch.load(chain[1].model, weights_only=True)
+    model = get_model("resnet20", num_classes=3, width=4)
+    job = small_job(images, level=2, pruning=pruning)
+    mask, start, schedule = prepare_level(job, previous, model, 6)
+    expected = prune_global_magnitude(level1, Mask.load(chain[1].mask), fraction=0.5)
+    assert all(torch.equal(mask[n], expected[n]) for n in mask)
+    assert (start, schedule.epochs, schedule.lr) == (0, 1, 0.01)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, level1[name] * mask[name] if name in mask else level1[name])
 
 
 def test_cpu_runs_are_byte_identical(images, tmp_path):
@@ -512,7 +625,7 @@ def study_config(path: Path, images: Path, **changes) -> Path:
         "pruning": {"levels": 2, "fraction": 0.5, "rewind": {"unit": "iteration", "step": 2}},
     }
     for section, values in changes.items():
-        config[section] = {**config[section], **values}
+        config[section] = values if isinstance(values, list) else {**config[section], **values}
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -521,34 +634,55 @@ def study_config(path: Path, images: Path, **changes) -> Path:
 def test_train_rules_chain_levels_and_rerun_only_what_changed(images, tmp_path):
     from conftest import REPO, job_counts, run_snakemake
 
-    def snakemake(config: Path, target_level: int, *extra: str):
+    def snakemake(config: Path, *targets_and_flags: str):
         return run_snakemake(
             "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path / "wd"),
-            "--configfile", str(config), "--cores", "2",
-            f"results/train/trial0/level{target_level}/metrics.json", *extra,
+            "--configfile", str(config), "--cores", "2", *targets_and_flags,
         )  # fmt: skip
 
+    def metrics(level: int, method: str = "lottery") -> str:
+        return f"results/train/{'dense' if level == 0 else method}/trial0/level{level}/metrics.json"
+
     base = study_config(tmp_path / "base.yaml", images)
-    snakemake(base, 2)
-    level_dir = tmp_path / "wd" / "results" / "train" / "trial0"
+    snakemake(base, metrics(2), "results/tables/accuracy.parquet")
+    train = tmp_path / "wd" / "results" / "train"
     for level in range(3):
-        assert (level_dir / f"level{level}" / "model.pt").is_file()
-        assert not (level_dir / f"level{level}" / "resume.pt").exists()
-    assert (level_dir / "level0" / "rewind.pt").is_file()
-    log = (tmp_path / "wd" / "logs" / "train_pruned" / "trial0_level2.log").read_text()
+        directory = train / ("dense" if level == 0 else "lottery") / "trial0" / f"level{level}"
+        assert (directory / "model.pt").is_file()
+        assert not (directory / "resume.pt").exists()
+    assert (train / "dense" / "trial0" / "level0" / "rewind.pt").is_file()
+    log = (tmp_path / "wd" / "logs" / "train_pruned" / "lottery_trial0_level2.log").read_text()
     assert "epoch 2/2" in log and "level 2 done" in log
 
-    def planned(config: Path, level: int) -> dict[str, int]:
-        proc = snakemake(config, level, "-n", "--quiet", "rules")
+    def planned(config: Path, *targets: str) -> dict[str, int]:
+        proc = snakemake(config, *targets, "-n", "--quiet", "rules")
         return job_counts(proc.stdout + proc.stderr)
 
-    assert planned(base, 2) == {}
+    assert planned(base, metrics(2)) == {}
     # One more level: only that level trains; the finished chain is reused.
     deeper = study_config(tmp_path / "deeper.yaml", images, pruning={"levels": 3})
-    assert planned(deeper, 3) == {"train_pruned": 1}
+    assert planned(deeper, metrics(3)) == {"train_pruned": 1}
     # Another pruning fraction retrains the pruned levels only; the dense level stays.
     other_fraction = study_config(tmp_path / "fraction.yaml", images, pruning={"fraction": 0.4})
-    assert planned(other_fraction, 2) == {"train_pruned": 2}
+    assert planned(other_fraction, metrics(2)) == {"train_pruned": 2}
     # Another schedule retrains everything.
     longer = study_config(tmp_path / "longer.yaml", images, training={"epochs": 3})
-    assert planned(longer, 2) == {"train_dense": 1, "train_pruned": 2}
+    assert planned(longer, metrics(2)) == {"train_dense": 1, "train_pruned": 2}
+    # Adding arms to the finished study trains only their levels (the dense level and the
+    # lottery chain are reused) and gathers the table again.
+    lottery = {"name": "lottery", "kind": "lottery"}
+    arms = [lottery, {"name": "ft", "kind": "finetune", "epochs": 1},
+            {"name": "scratch", "kind": "reinit"}]  # fmt: skip
+    wider = study_config(tmp_path / "wider.yaml", images, methods=arms)
+    accuracy = "results/tables/accuracy.parquet"
+    assert planned(wider, accuracy) == {"train_pruned": 4, "gather_accuracy": 1}
+    dry = snakemake(wider, accuracy, "-n")
+    assert not re.search(r"wildcards: method=lottery", dry.stdout + dry.stderr)
+    # Once they are trained, changing one arm's options retrains that arm alone.
+    snakemake(wider, accuracy)
+    arms[1] = {**arms[1], "lr": 0.002}
+    changed = study_config(tmp_path / "changed.yaml", images, methods=arms)
+    dry = snakemake(changed, accuracy, "-n")
+    output = dry.stdout + dry.stderr
+    assert job_counts(output) == {"train_pruned": 2, "gather_accuracy": 1}
+    assert set(re.findall(r"wildcards: method=(\w+)", output)) == {"ft"}

@@ -50,6 +50,13 @@ BAD = [
     ({"pruning": {"fraction": 1.0}}, "pruning.fraction", "< 1"),
     ({"model": {"arch": "vgg"}}, "model.arch", "'resnet20'"),
     ({"dataset": {"mean": [0.5, 0.5]}}, "dataset.mean", "min 3"),
+    ({"methods": [{"name": "a", "kind": "prune"}]}, "methods[0].kind", "'oneshot'"),
+    ({"methods": []}, "methods", "min 1"),
+    ({"methods": [{"name": "a b", "kind": "lottery"}]}, "methods[0].name", "matching"),
+    ({"methods": [{"name": "a", "kind": "random", "scope": "unit"}]}, "methods[0].scope",
+     "'layerwise'"),
+    ({"pruning": {"strategy": "rewind"}}, "pruning.strategy", "removed; use the list `methods`"),
+    ({"pruning": {"finetune": {"epochs": 2}}}, "pruning.finetune", "kind finetune"),
 ]
 
 
@@ -85,6 +92,34 @@ def test_cross_key_checks():
     assert "report.trial: got 2; allowed: 0..1" in message
 
 
+def test_method_checks_name_the_arm_and_the_fix():
+    arms = [
+        {"name": "dense", "kind": "lottery"},
+        {"name": "ft", "kind": "finetune", "scope": "global"},
+        {"name": "ft", "kind": "oneshot"},
+        {"name": "copy", "kind": "reinit", "source": "nowhere"},
+        {"name": "noise", "kind": "random", "source": "copy"},
+    ]
+    config = filled({"methods": arms, "report": {"methods": ["ft", "lotery"]}})
+    with pytest.raises(ConfigError) as info:
+        check_config(config, SCHEMA)
+    message = str(info.value)
+    assert "methods[0].name: 'dense' is reserved" in message
+    assert "methods[1].scope: applies to kind random only, not 'finetune'" in message
+    assert "methods[1].name: 'ft' is used by more than one arm" in message
+    assert "methods[3].source: 'nowhere' is not an arm of methods" in message
+    assert "methods[4].source: arm 'copy' has kind 'reinit'" in message
+    assert "report.methods: ['lotery'] are not arms of methods" in message
+    # an arm that copies a chain's masks without one: named, with the fix
+    lonely = filled({"methods": [{"name": "scratch", "kind": "reinit"}]})
+    with pytest.raises(ConfigError, match=r"methods\[0\]: kind 'reinit' copies the masks of a "):
+        check_config(lonely, SCHEMA)
+    # a global random arm needs no chain; every kind together is fine
+    check_config(filled({"methods": [{"name": "r", "kind": "random", "scope": "global"}]}), SCHEMA)
+    every = [{"name": k, "kind": k} for k in ("lottery", "finetune", "oneshot", "reinit", "random")]
+    check_config(filled({"methods": every}), SCHEMA)
+
+
 def test_training_cross_key_checks_live_in_the_config_checks():
     training = {"nesterov": True, "momentum": 0, "epochs": 2, "warmup_epochs": 3}
     config = filled({"training": training})
@@ -110,6 +145,10 @@ def test_broden_probe_path_without_index(tmp_path):
         ("trials: 1.5\n", "trials"),
         ("dataset:\n  kind: imagefolder\n  path: /no/such/imagenet\n", "dataset.path"),
         ("pruning:\n  fractoin: 0.2\n", "pruning.fractoin"),
+        ("methods:\n  - {name: scratch, kind: reinit}\n", "methods[0]"),
+        ("methods:\n  - {name: a, kind: lottery}\n  - {name: a, kind: oneshot}\n",
+         "methods[0].name"),
+        ("methods:\n  - {name: a, kind: lotery}\n", "methods[0].kind"),
     ],
 )
 def test_workflow_stops_before_any_job(tmp_path, override, key):

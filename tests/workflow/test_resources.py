@@ -11,6 +11,7 @@ from snakemake.utils import validate
 
 from conftest import REPO
 from prunedissect import resources
+from prunedissect.methods import Method
 
 SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
 PRESETS = {
@@ -67,13 +68,16 @@ def test_small_studies_keep_their_small_sizes():
         assert resources.gpu(config, "train_dense") == 0  # device: cpu
 
 
-def test_finetuned_levels_are_sized_by_their_finetune_epochs():
+def test_finetuned_levels_are_sized_by_their_arms_epochs():
     config = preset("paper")
-    config["pruning"]["strategy"] = "finetune"
-    config["pruning"]["finetune"]["epochs"] = 3
-    assert resources.level_epochs(config, "train_pruned") == 3
+    finetune = Method(name="ft", kind="finetune", epochs=3, lr=0.001)
+    lottery = Method(name="lottery", kind="lottery")
+    assert resources.level_epochs(config, "train_pruned", finetune) == 3
+    assert resources.level_epochs(config, "train_pruned", lottery) == 90
     assert resources.level_epochs(config, "train_dense") == 90
-    assert resources.runtime(config, "train_pruned") < resources.runtime(config, "train_dense")
+    short = resources.runtime(config, "train_pruned", finetune)
+    assert short < resources.runtime(config, "train_pruned", lottery)
+    assert short < resources.runtime(config, "train_dense")
 
 
 def test_the_paper_cost_is_one_figure_in_readme_and_preset():

@@ -1,8 +1,10 @@
-"""One level of iterative magnitude pruning: load, train, write.
+"""One level of one pruning method: load, train, write.
 
-Level 0 trains dense and records the rewind point; level n prunes level n-1's trained weights,
-rewinds the survivors and retrains (or fine-tunes them). Frankle & Carbin 2019, with rewinding
-as in Frankle et al. 2020 and facebookresearch/open_lth.
+Level 0 trains dense and records the rewind point; level n of an arm chooses its mask as its
+kind says (:mod:`prunedissect.methods`: magnitude pruning of level n-1 or of the dense network,
+a copied or a random mask) and trains the survivors from the rewind point, from fresh weights or
+from level n-1's trained weights. Frankle & Carbin 2019, with rewinding as in Frankle et al.
+2020 and facebookresearch/open_lth.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from prunedissect.checkpoints import sha256_file, verify_all, write_checksum
 from prunedissect.data.images import ImageData, load_split
 from prunedissect.files import write_bytes_atomic
 from prunedissect.models import get_model
-from prunedissect.pruning import Mask, prune_global_magnitude
+from prunedissect.pruning import (
+    Mask,
+    kept_at_level,
+    prune_global_magnitude,
+    prune_one_shot,
+    random_mask,
+)
 from prunedissect.seeds import derive_seed
 from prunedissect.torchfiles import ResumePoints, load_verified, save_torch
 from prunedissect.training.loop import evaluate, train
@@ -71,11 +79,21 @@ class LevelOutputs:
 
 @dataclasses.dataclass(frozen=True)
 class PreviousLevel:
-    """Inputs of a level >= 1: level n-1's trained model and mask, and level 0's rewind state."""
+    """Inputs of a level >= 1, by kind (:mod:`prunedissect.methods`).
 
-    model: Path
+    ``mask``: the mask pruned further (lottery, finetune: level n-1's; oneshot, random global:
+    the dense full mask) or copied/matched (reinit, random layerwise: the source arm's level-n
+    mask). ``model``: the trained weights ranked by magnitude or fine-tuned from (level n-1's;
+    oneshot: the dense network's); None where no weight is read. ``rewind``: level 0's rewind
+    state, for kinds that rewind.
+    """
+
     mask: Path
+    model: Path | None = None
     rewind: Path | None = None
+
+    def files(self) -> list[Path]:
+        return [Path(p) for p in (self.model, self.mask, self.rewind) if p]
 
 
 def _fingerprint(job: LevelJob, previous: PreviousLevel | None, data: ImageData) -> str:
@@ -83,13 +101,7 @@ def _fingerprint(job: LevelJob, previous: PreviousLevel | None, data: ImageData)
     record = {
         "job": dataclasses.asdict(job),
         "data": data.content_hash(),
-        "inputs": (
-            []
-            if previous is None
-            else [
-                sha256_file(Path(p)) for p in (previous.model, previous.mask, previous.rewind) if p
-            ]
-        ),
+        "inputs": ([] if previous is None else [sha256_file(p) for p in previous.files()]),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -108,33 +120,75 @@ def _deterministic(device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous)
 
 
+_REINIT, _RANDOM_MASK = 1, 2  # seed keys beside level 0's initialisation (key 0)
+
+
+def init_seed(job: LevelJob) -> int:
+    """Seed of the model's initial weights: level 0's for every level, except reinit levels,
+    which draw fresh weights per level."""
+    if job.level > 0 and job.pruning.kind == "reinit":
+        return derive_seed(job.seed, _REINIT, job.level)
+    return derive_seed(job.seed, 0)
+
+
+def _need(value: Any, what: str, job: LevelJob) -> Any:
+    if value is None:
+        raise ValueError(f"level {job.level} of kind {job.pruning.kind!r} needs {what}")
+    return value
+
+
+def level_mask(job: LevelJob, previous: PreviousLevel) -> Mask:
+    """The mask of a level >= 1, chosen as its kind says (:mod:`prunedissect.methods`)."""
+    kind, pruning = job.pruning.kind, job.pruning
+    mask = Mask.load(previous.mask)
+    if kind in ("lottery", "finetune", "oneshot"):
+        trained = load_verified(_need(previous.model, "trained weights", job))
+        fraction = _need(pruning.fraction, "pruning.fraction", job)
+        if kind == "oneshot":
+            return prune_one_shot(trained, mask, fraction=fraction, level=job.level)
+        return prune_global_magnitude(trained, mask, fraction=fraction)
+    if kind == "reinit":
+        return mask
+    if kind == "random":
+        generator = torch.Generator().manual_seed(derive_seed(job.seed, _RANDOM_MASK, job.level))
+        if pruning.scope == "global":
+            keep = kept_at_level(
+                mask.num_total, _need(pruning.fraction, "pruning.fraction", job), job.level
+            )
+            return random_mask(mask, generator=generator, scope="global", keep=keep)
+        return random_mask(mask, generator=generator, scope="layerwise")
+    raise ValueError(f"level {job.level}: unknown pruning kind {kind!r}")
+
+
 def prepare_level(
     job: LevelJob, previous: PreviousLevel | None, model: nn.Module, iterations_per_epoch: int
 ) -> tuple[Mask, int, TrainingConfig]:
     """Put the level's starting weights into ``model``; return its mask, start step, schedule.
 
     Level 0: the full mask, step 0, the training schedule (``model`` keeps its seeded init).
-    Level n: the mask pruned from level n-1's trained weights; with ``rewind``, ``model`` gets
-    level 0's rewind state (weights and BatchNorm buffers) masked and training restarts at the
-    rewind step; with ``finetune``, it gets level n-1's trained weights masked and the
-    fine-tuning schedule from step 0.
+    Level n: the mask of :func:`level_mask`; then by kind, ``model`` gets level 0's rewind state
+    (weights and BatchNorm buffers) masked and training restarts at the rewind step (lottery,
+    oneshot, random), keeps its fresh initialisation (:func:`init_seed`) and trains the whole
+    schedule (reinit), or gets level n-1's trained weights and the fine-tuning schedule from
+    step 0 (finetune).
     """
     if job.level == 0:
         return Mask.ones_like(model, exclude=job.pruning.exclude), 0, job.training
     if previous is None:
-        raise ValueError(f"level {job.level} needs level {job.level - 1}'s model and mask")
-    if job.pruning.fraction is None or job.pruning.strategy is None:
-        raise ValueError(f"level {job.level} needs pruning.fraction and pruning.strategy")
-    verify_all(p for p in (previous.model, previous.mask, previous.rewind) if p)
-    trained = load_verified(previous.model)
-    old_mask = Mask.load(previous.mask)
-    mask = prune_global_magnitude(trained, old_mask, fraction=job.pruning.fraction)
-    if job.pruning.strategy == "finetune":
-        model.load_state_dict(trained)
+        raise ValueError(f"level {job.level} needs its inputs (mask, and model or rewind)")
+    if job.pruning.kind is None:
+        raise ValueError(f"level {job.level} needs a pruning method (an arm of config methods)")
+    verify_all(previous.files())
+    mask = level_mask(job, previous)
+    if job.pruning.kind == "finetune":
+        model.load_state_dict(load_verified(previous.model))
         mask.apply_(model)
         return mask, 0, job.pruning.finetune_training(job.training)
+    if job.pruning.kind == "reinit":
+        mask.apply_(model)
+        return mask, 0, job.training
     if previous.rewind is None:
-        raise ValueError("pruning.strategy 'rewind' needs level 0's rewind.pt")
+        raise ValueError(f"kind {job.pruning.kind!r} rewinds and needs level 0's rewind.pt")
     rewind = load_verified(previous.rewind)
     if rewind["iterations_per_epoch"] != iterations_per_epoch:
         raise ValueError(
@@ -168,9 +222,7 @@ class TrainedLevel:
     iterations_per_epoch: int
 
 
-def load_level_data(
-    job: LevelJob, *, device: torch.device, logger: logging.Logger
-) -> LevelData:
+def load_level_data(job: LevelJob, *, device: torch.device, logger: logging.Logger) -> LevelData:
     """Open ``job.images``'s train/ and val/ splits (same class directories required)."""
     started = time.perf_counter()
     splits = {
@@ -219,15 +271,16 @@ def train_level(
     model = get_model(
         job.arch,
         num_classes=len(data.train.classes),
-        generator=torch.Generator().manual_seed(derive_seed(job.seed, 0)),
+        generator=torch.Generator().manual_seed(init_seed(job)),
         **dict(job.model_kwargs),
     )
     iterations_per_epoch = len(data.train) // job.training.batch_size
     mask, start, schedule = prepare_level(job, previous, model, iterations_per_epoch)
     logger.info(
-        "trial %d level %d: density %.4f (%d of %d prunable weights), start iteration %d",
+        "trial %d level %d (%s): density %.4f (%d of %d prunable weights), start iteration %d",
         job.trial,
         job.level,
+        job.pruning.kind or "dense",
         mask.density,
         mask.num_remaining,
         mask.num_total,
@@ -295,14 +348,14 @@ def run_level(
     device: torch.device | str,
     logger: logging.Logger,
 ) -> dict[str, Any]:
-    """Train one level of the pruning chain and write its files; return its metrics record.
+    """Train one level of one pruning method and write its files; return its metrics record.
 
     Level 0 trains dense from a seeded initialisation and also writes ``outputs.rewind`` (the
     state dict before optimiser step ``pruning.rewind``, plus that step and the iterations per
-    epoch). Level n >= 1 prunes ``fraction`` of the weights alive in level n-1 by global
-    magnitude of level n-1's trained weights, then either rewinds the survivors (and BatchNorm
-    state) to the rewind point and retrains to the end of the schedule, or (``finetune``) keeps
-    level n-1's trained weights and trains ``finetune_epochs`` at ``finetune_lr``.
+    epoch). Level n >= 1 takes the mask its kind chooses (:func:`level_mask`) and trains the
+    survivors from the start :func:`prepare_level` gives: rewound (and BatchNorm state) to the
+    rewind point and retrained to the end of the schedule, freshly initialised (reinit), or
+    level n-1's trained weights fine-tuned ``finetune_epochs`` at ``finetune_lr`` (finetune).
     A ``resume.pt`` (and the epoch before's ``resume.prev.pt``) beside the model is written
     each epoch and removed at the end. Inputs are checked against their ``.sha256`` sidecars
     before use and every output but ``metrics`` gets one (:mod:`prunedissect.checkpoints`).

@@ -41,37 +41,46 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PruningConfig:
-    """How each level prunes and restarts; built from ``config["pruning"]``.
+    """How a level is pruned and where its training restarts; built from its rule's params.
 
-    Level 0 prunes nothing, so its rule passes only ``rewind`` and ``exclude``: ``fraction``,
-    ``strategy`` and the fine-tuning values are then None (absent, not defaulted) and
-    :func:`~prunedissect.training.level.prepare_level` refuses to prune with them.
+    Level 0 prunes nothing: its rule passes ``rewind`` (the point it records) and ``exclude``.
+    A pruned level gets its arm's values (:mod:`prunedissect.methods`): ``kind`` and the kind's
+    options, ``fraction`` where the kind prunes by it, ``rewind`` where it rewinds. Values a
+    level does not use are None (absent, not defaulted), and
+    :func:`~prunedissect.training.level.prepare_level` refuses to prune without the ones its
+    kind needs.
     """
 
-    rewind_unit: str
-    rewind_step: int
     exclude: tuple[str, ...]
+    rewind_unit: str | None = None
+    rewind_step: int | None = None
     fraction: float | None = None
-    strategy: str | None = None
+    kind: str | None = None
     finetune_epochs: int | None = None
     finetune_lr: float | None = None
+    scope: str | None = None
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> PruningConfig:
-        """Build from the checked ``config["pruning"]`` or the part of it a rule passes."""
-        finetune = section.get("finetune") or {}
+        """Build from the part of ``config["pruning"]`` a rule passes, plus ``method`` (an
+        arm's :meth:`~prunedissect.methods.Method.options`) for a pruned level."""
+        rewind = section.get("rewind") or {}
+        method = section.get("method") or {}
         return cls(
-            rewind_unit=section["rewind"]["unit"],
-            rewind_step=int(section["rewind"]["step"]),
             exclude=tuple(section["exclude"]),
+            rewind_unit=rewind.get("unit"),
+            rewind_step=None if rewind.get("step") is None else int(rewind["step"]),
             fraction=section.get("fraction"),
-            strategy=section.get("strategy"),
-            finetune_epochs=finetune.get("epochs"),
-            finetune_lr=finetune.get("lr"),
+            kind=method.get("kind"),
+            finetune_epochs=method.get("epochs"),
+            finetune_lr=method.get("lr"),
+            scope=method.get("scope"),
         )
 
     def rewind_iteration(self, iterations_per_epoch: int) -> int:
         """The rewind point in optimiser steps."""
+        if self.rewind_unit is None or self.rewind_step is None:
+            raise ValueError("no rewind point given (config key pruning.rewind)")
         if self.rewind_unit == "epoch":
             return self.rewind_step * iterations_per_epoch
         return self.rewind_step
@@ -86,4 +95,3 @@ class PruningConfig:
             milestones=(),
             warmup_epochs=0,
         )
-

@@ -1,0 +1,149 @@
+"""Pruning methods: the arms of a study, each a way to choose a mask and retrain the survivors.
+
+Every arm of a trial starts from the same dense level 0 (trained once); level ``n`` of an arm
+has density ``(1 - pruning.fraction) ** n`` (up to rounding to whole weights). The kinds:
+
+========  ===================================================  ===============================
+kind      mask of level n                                      weights it trains from
+========  ===================================================  ===============================
+lottery   global magnitude pruning of this arm's level n-1     rewound to level 0's rewind
+          (level 1: of the dense level 0), ``fraction`` of     point, trained to the end of
+          the survivors                                        the schedule (Frankle & Carbin)
+finetune  as lottery                                           level n-1's trained weights,
+                                                               ``epochs`` at constant ``lr``
+oneshot   global magnitude pruning of the dense level 0        rewound, as lottery
+          straight to the level's density (no chain)
+reinit    the ``source`` arm's level-n mask, copied            freshly initialised (a new
+                                                               seed per level), full schedule
+random    ``layerwise``: in every tensor as many weights as    rewound, as lottery
+          the ``source`` arm's level-n mask keeps, drawn
+          uniformly; ``global``: the level's density drawn
+          uniformly over all prunable weights
+========  ===================================================  ===============================
+
+``reinit`` is the "pruned architecture trained from scratch" control (Crowley et al. 2018,
+Frankle & Carbin's random reinitialisation); ``random`` separates which weights are kept from how
+many. Torch-free: the workflow imports it while it parses the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+DENSE = "dense"
+"""The name under which the shared level 0 is stored; no arm may take it."""
+
+KINDS = ("lottery", "finetune", "oneshot", "reinit", "random")
+CHAINED = frozenset({"lottery", "finetune"})
+"""Kinds whose level n starts from their own level n-1."""
+REWOUND = frozenset({"lottery", "oneshot", "random"})
+"""Kinds whose survivors restart from level 0's rewind point."""
+MASK_SOURCES = frozenset({"lottery", "finetune", "oneshot"})
+"""Kinds whose masks reinit and random arms may copy (masks chosen by magnitude)."""
+SCOPES = ("layerwise", "global")
+
+DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "finetune": {"epochs": 2, "lr": 0.001},
+    "random": {"scope": "layerwise"},
+}
+"""Kind-specific keys and their defaults (the schema describes them; arms fill them here)."""
+_OPTIONS = {"finetune": {"epochs", "lr"}, "reinit": {"source"}, "random": {"scope", "source"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One arm of the study, as checked and completed by :func:`methods_from_config`."""
+
+    name: str
+    kind: str
+    epochs: int | None = None
+    lr: float | None = None
+    source: str | None = None
+    scope: str | None = None
+
+    @property
+    def chained(self) -> bool:
+        return self.kind in CHAINED
+
+    @property
+    def rewinds(self) -> bool:
+        return self.kind in REWOUND
+
+    @property
+    def copies_source(self) -> bool:
+        """True when level n reads the ``source`` arm's level-n mask."""
+        return self.kind == "reinit" or (self.kind == "random" and self.scope == "layerwise")
+
+    def options(self) -> dict[str, Any]:
+        """The kind and its options: what this arm's results depend on besides the inputs."""
+        fields = {"kind": self.kind, "epochs": self.epochs, "lr": self.lr, "scope": self.scope}
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def method_errors(arms: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per problem in the (schema-checked) ``methods`` list, naming the key."""
+    lines = []
+    names = [str(arm["name"]) for arm in arms]
+    for index, arm in enumerate(arms):
+        key = f"config key methods[{index}]"
+        name, kind = arm["name"], arm["kind"]
+        if name == DENSE:
+            lines.append(
+                f"{key}.name: {DENSE!r} is reserved for the shared level 0; choose another name"
+            )
+        if names.count(name) > 1 and names.index(name) == index:
+            lines.append(f"{key}.name: {name!r} is used by more than one arm; names must differ")
+        for option in sorted(set(arm) - {"name", "kind"} - _OPTIONS.get(kind, set())):
+            owners = sorted(k for k, keys in _OPTIONS.items() if option in keys)
+            lines.append(
+                f"{key}.{option}: applies to kind {' or '.join(owners)} only, not {kind!r}; "
+                "remove it or change the kind"
+            )
+        needs_source = kind == "reinit" or (
+            kind == "random" and arm.get("scope", DEFAULTS["random"]["scope"]) == "layerwise"
+        )
+        if not needs_source:
+            continue
+        source = arm.get("source")
+        candidates = [a["name"] for a in arms if a["kind"] == "lottery"]
+        if source is None and not candidates:
+            lines.append(
+                f"{key}: kind {kind!r} copies the masks of a pruning chain, and no arm has kind "
+                "'lottery'; add {name: lottery, kind: lottery} to methods or name a lottery, "
+                f"finetune or oneshot arm in methods[{index}].source"
+                + ("; or use scope: global" if kind == "random" else "")
+            )
+        elif source is not None:
+            kinds = {a["name"]: a["kind"] for a in arms}
+            if source not in kinds:
+                lines.append(
+                    f"{key}.source: {source!r} is not an arm of methods (arms: {', '.join(names)})"
+                )
+            elif kinds[source] not in MASK_SOURCES:
+                lines.append(
+                    f"{key}.source: arm {source!r} has kind {kinds[source]!r}; allowed: an arm of "
+                    f"kind {', '.join(sorted(MASK_SOURCES))} (masks chosen by magnitude)"
+                )
+    return lines
+
+
+def methods_from_config(arms: Sequence[Mapping[str, Any]]) -> list[Method]:
+    """The checked ``methods`` list as :class:`Method` objects, kind defaults filled in.
+
+    A reinit or layer-wise random arm without ``source`` copies the first ``lottery`` arm.
+    Raises ValueError listing the problems of :func:`method_errors`.
+    """
+    problems = method_errors(arms)
+    if problems:
+        raise ValueError("invalid methods:\n  - " + "\n  - ".join(problems))
+    lottery = next((a["name"] for a in arms if a["kind"] == "lottery"), None)
+    methods = []
+    for arm in arms:
+        values = {**DEFAULTS.get(arm["kind"], {}), **arm}
+        method = Method(**values)
+        if method.copies_source and method.source is None:
+            method = dataclasses.replace(method, source=lottery)
+        methods.append(method)
+    return methods
