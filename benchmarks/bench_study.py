@@ -11,8 +11,9 @@ the per-job ``results/benchmarks/<rule>/*.tsv`` files that every rule's ``benchm
 (Snakemake's columns: ``s`` wall seconds, ``max_rss`` MB, ``cpu_time`` seconds), so it also works
 on a cluster run's working directory.
 
-Prints: wall time, job-seconds and CPU-seconds per rule, each trial's training chain (the
-critical path: level n waits for level n-1), and how busy the cores were.
+Prints: wall time, job-seconds and CPU-seconds per rule, each trial's training per method (the
+critical path: the dense level, then a chained arm's levels one after another), and how busy the
+cores were.
 """
 
 from __future__ import annotations
@@ -34,15 +35,22 @@ TRAIN_RULES = ("train_dense", "train_pruned")
 
 
 def read_benchmarks(workdir: Path) -> pd.DataFrame:
-    """One row per finished job: rule, job (file stem), trial (or -1), s, cpu_time, max_rss, end."""
+    """One row per finished job: rule, job (file stem), method (training jobs: dense for level
+    0, else the arm; other jobs: empty), trial (or -1), s, cpu_time, max_rss, end."""
     rows = []
     for path in sorted((workdir / "results" / "benchmarks").glob("*/*.tsv")):
         record = pd.read_csv(path, sep="\t", na_values=["NA", "-"]).iloc[-1]
         trial = re.search(r"trial(\d+)", path.stem)
+        method = ""
+        if path.parent.name == "train_dense":
+            method = "dense"
+        elif path.parent.name == "train_pruned":  # {method}_trial{t}_level{l}
+            method = path.stem.rsplit("_trial", 1)[0]
         rows.append(
             {
                 "rule": path.parent.name,
                 "job": path.stem,
+                "method": method,
                 "trial": int(trial.group(1)) if trial else -1,
                 "s": float(record["s"]),
                 "cpu_time": float(record.get("cpu_time", float("nan"))),
@@ -78,17 +86,21 @@ def summarise(jobs: pd.DataFrame, wall: float | None, cores: int) -> str:
     lines += ["", per_rule.to_string(float_format=lambda x: f"{x:.1f}")]
     training = jobs[jobs.rule.isin(TRAIN_RULES)]
     if not training.empty:
-        chains = training.groupby("trial").s.agg(["size", "sum"])
-        lines += ["", "training chain per trial (levels run one after another):"]
+        arms = training.groupby(["trial", "method"]).s.agg(["size", "sum"])
+        lines += ["", "training per trial and method (dense: the shared level 0):"]
         lines += [
-            f"  trial {trial}: {int(chain['size'])} levels, {chain['sum']:.1f} s"
-            for trial, chain in chains.iterrows()
+            f"  trial {trial} {method}: {int(arm['size'])} levels, {arm['sum']:.1f} s"
+            for (trial, method), arm in arms.iterrows()
         ]
-        longest = chains["sum"].max()
+        # the critical path of a trial: its dense level, then its slowest arm's levels (a
+        # chained arm's levels run one after another; other arms' levels may overlap)
+        per_trial = arms["sum"].unstack("method")
+        dense = per_trial.pop("dense") if "dense" in per_trial else 0.0
+        longest = float((dense + per_trial.max(axis=1).fillna(0.0)).max())
         lines.append(
-            f"  longest chain {longest:.1f} s = {longest / wall:.0%} of wall; "
-            f"the remaining {wall - longest:.1f} s are data, analysis after the last level, "
-            "and scheduling"
+            f"  longest trial (dense + slowest arm) {longest:.1f} s = {longest / wall:.0%} of "
+            f"wall; the remaining {wall - longest:.1f} s are data, other arms, analysis and "
+            "scheduling"
         )
     busy = jobs.s.sum() / (wall * cores)
     lines += ["", f"job-seconds {jobs.s.sum():.1f}; CPU-seconds {jobs.cpu_time.sum():.1f}; "

@@ -89,14 +89,14 @@ def test_verify_lists_every_broken_file_with_its_rerun_command(tmp_path, capsys)
     (results / "dissect/trial0/level1/layer3/units.parquet").write_bytes(b"PAR1 broken")
     checked, problems = verify_results(results)
     assert [p.path for p in problems] == [
-        "results/dissect/trial0/level1/layer3/units.parquet",
-        "results/train/trial0/level1/model.pt",
+        "results/dissect/lottery/trial0/level1/layer3/units.parquet",
+        "results/train/lottery/trial0/level1/model.pt",
     ]
-    rebuild = "snakemake --cores all --force results/train/trial0/level1/model.pt"
+    rebuild = "snakemake --cores all --force results/train/lottery/trial0/level1/model.pt"
     assert problems[1].action == rebuild
     assert cli.main(["verify", str(results)]) == 1
     out = capsys.readouterr().out
-    assert "BROKEN results/train/trial0/level1/model.pt: SHA-256" in out
+    assert "BROKEN results/train/lottery/trial0/level1/model.pt: SHA-256" in out
     assert "4 files checked, 2 broken" in out
 
 

@@ -74,7 +74,7 @@ def _train_level0(workdir, *, pin: bool = True, env=None) -> str:
     if not pin:
         with open(workdir / "config" / "config.yaml", "a") as handle:
             handle.write("\ncpu:\n  pin_kernels: false\n")
-    target = "results/train/trial0/level0/model.pt"
+    target = "results/train/dense/trial0/level0/model.pt"
     run_snakemake(
         "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "1",
         target, env=env,

@@ -32,7 +32,7 @@ include: "{REPO}/workflow/rules/dissect.smk"
 
 rule all:
     input:
-        "results/dissect/trial0/level0/layer3/units.parquet",
+        "results/dissect/dense/trial0/level0/layer3/units.parquet",
 """
 
 
@@ -61,17 +61,17 @@ def study(tmp_path_factory):
     (root / "Snakefile").write_text(SNAKEFILE)
     write_config(root / "config.yaml")
     write_probe(root / "resources/concepts/probe", n_images=8, size=16)
-    (root / "results/train/trial0/level0").mkdir(parents=True)
+    (root / "results/train/dense/trial0/level0").mkdir(parents=True)
     torch.manual_seed(0)
     model = get_model("resnet20", num_classes=10, width=4)
     # with its .sha256 sidecar, as the training rules write it
-    save_torch(model.state_dict(), root / "results/train/trial0/level0/model.pt")
+    save_torch(model.state_dict(), root / "results/train/dense/trial0/level0/model.pt")
     run_snakemake("--cores", "1", cwd=root)
     return root
 
 
 def test_rules_write_every_output_and_log(study):
-    out = study / "results/dissect/trial0/level0/layer3"
+    out = study / "results/dissect/dense/trial0/level0/layer3"
     assert np.load(out / "activations.npy").shape == (8, 16, 4, 4)
     units = pd.read_parquet(out / "units.parquet")
     assert len(units) == 16 and units["unit"].tolist() == list(range(16))
@@ -79,7 +79,7 @@ def test_rules_write_every_output_and_log(study):
     np.testing.assert_array_equal(units["threshold"], thresholds["threshold"])
     assert len(pd.read_parquet(out / "tally.parquet")) == 16 * 5
     extract = (study / "logs/extract_activations/trial0_level0.log").read_text()
-    assert "wrote results/dissect/trial0/level0/layer3/activations.npy" in extract
+    assert "wrote results/dissect/dense/trial0/level0/layer3/activations.npy" in extract
     tally = (study / "logs/tally_iou/trial0_level0_layer3.log").read_text()
     assert "16 units, quantile" in tally and "units interpretable" in tally
     assert (

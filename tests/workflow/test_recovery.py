@@ -45,7 +45,7 @@ def tree(root: Path) -> dict[str, str]:
 
 def test_a_corrupt_checkpoint_is_named_and_nothing_finished_is_deleted(test_study, tmp_path):
     work = copy_study(test_study, tmp_path / "corrupt")
-    corrupt = "results/train/trial0/level1/model.pt"
+    corrupt = "results/train/lottery/trial0/level1/model.pt"
     with open(work / corrupt, "r+b") as handle:
         handle.truncate(1000)
     before = tree(work)
@@ -85,23 +85,23 @@ def test_a_garbage_resume_point_is_moved_aside_and_the_log_keeps_the_killed_atte
     test_study, tmp_path
 ):
     work = copy_study(test_study, tmp_path / "resume")
-    level = work / "results/train/trial0/level2"
+    level = work / "results/train/lottery/trial0/level2"
     (level / "resume.pt").write_bytes(b"\x80\x02garbage, not a torch checkpoint")
     # what a killed attempt leaves beside its resume point (Snakemake deletes the job's log)
     (level / "attempt.log").write_text("2026-01-01 00:00:00 INFO train_level: epoch 1/2 killed\n")
 
-    snakemake_in(work, "--cores", "2", "--force", "results/train/trial0/level2/model.pt",
+    snakemake_in(work, "--cores", "2", "--force", "results/train/lottery/trial0/level2/model.pt",
                  check=True)  # fmt: skip
     log = (work / "logs/train_pruned/trial0_level2.log").read_text()
     assert log.startswith(
         "---- resumed after an interrupted attempt (previous lines from that attempt) ----\n"
         "2026-01-01 00:00:00 INFO train_level: epoch 1/2 killed\n---- this attempt ----\n"
     )
-    assert "resume point unusable: results/train/trial0/level2/resume.pt:" in log
+    assert "resume point unusable: results/train/lottery/trial0/level2/resume.pt:" in log
     assert "from its start" in log
     assert len(list(level.glob("resume.pt.corrupt-*Z"))) == 1
     assert not (level / "resume.pt").exists() and not (level / "attempt.log").exists()
-    name = "results/train/trial0/level2/model.pt"
+    name = "results/train/lottery/trial0/level2/model.pt"
     assert (work / name).read_bytes() == (test_study / name).read_bytes()
 
 

@@ -46,7 +46,7 @@ RUN_TIMEOUT_S = 1500
 # The Slurm study's two interruptions: this job is cancelled once (its retry must succeed) ...
 RETRIED = ("train_dense", "0")
 # ... and while this one runs, Snakemake and every job on the node are killed.
-INTERRUPTED = ("train_pruned", "0_1")
+INTERRUPTED = ("train_pruned", "lottery_0_1")
 
 
 def in_ci() -> bool:
@@ -90,8 +90,10 @@ def install_profile(config_home: Path, **site: str) -> Path:
 
 
 def study_dir(root: Path) -> Path:
-    """A working directory holding the .test config, shrunk to one trial and one pruned level."""
+    """A working directory holding the .test config, shrunk to one trial, one pruned level and
+    two methods (a chained and an independent kind)."""
     config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    config["methods"] = [m for m in config["methods"] if m["kind"] in ("lottery", "oneshot")]
     config["trials"] = 1
     config["pruning"]["levels"] = 1
     config.setdefault("report", {}).update(trial=0, levels=None)
@@ -451,8 +453,11 @@ def study_runs(slurm_cluster, tmp_path_factory) -> StudyRuns:
         }
         kept_models = {}
         for rule, wildcards in finished_before:
-            trial, level = (wildcards, "0") if rule == "train_dense" else wildcards.split("_")
-            model = slurm_dir / f"results/train/trial{trial}/level{level}/model.pt"
+            if rule == "train_dense":
+                method, trial, level = "dense", wildcards, "0"
+            else:
+                method, trial, level = wildcards.split("_")
+            model = slurm_dir / f"results/train/{method}/trial{trial}/level{level}/model.pt"
             kept_models[model] = file_state(model)
 
         unlock = subprocess.run(

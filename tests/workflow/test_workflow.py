@@ -20,6 +20,7 @@ from prunedissect import digests, tables
 pytestmark = pytest.mark.slow
 
 TABLES = ["accuracy", "units", "summary", "consistency"]
+METHODS = ["finetune", "lottery", "oneshot", "random", "reinit"]  # .test: every kind, sorted
 
 
 def dry_run_jobs(workdir: Path, *args: str) -> dict[str, int]:
@@ -39,7 +40,7 @@ def digest(paths) -> dict[str, str]:
 def relative_digest(workdir: Path) -> dict[str, str]:
     """Hashes of every table (results/tables and per-checkpoint dissection tables)."""
     paths = sorted((workdir / "results/tables").glob("*.parquet")) + sorted(
-        (workdir / "results/dissect").glob("trial*/level*/*/*.parquet")
+        (workdir / "results/dissect").glob("*/trial*/level*/*/*.parquet")
     )
     assert paths
     return {str(p.relative_to(workdir)): h for p, h in zip(paths, digest(paths).values())}
@@ -53,17 +54,27 @@ def test_tables_hold_documented_columns_and_sane_values(test_study):
     for name, frame in frames.items():
         assert list(frame.columns) == list(tables.COLUMNS[name]), name
     accuracy = frames["accuracy"]
+    for frame in frames.values():
+        assert sorted(frame.method.unique()) == METHODS
     assert sorted(accuracy.trial.unique()) == [0, 1]
     assert sorted(accuracy.level.unique()) == [0, 1, 2]
-    for _, chain in accuracy.groupby("trial"):
+    for _, chain in accuracy.groupby(["method", "trial"]):
         chain = chain.sort_values("level")
         assert chain.density.is_monotonic_decreasing
-        # fraction 0.5 in .test: densities 1, 1/2, 1/4 up to rounding of whole weights
+        # fraction 0.5 in .test: densities 1, 1/2, 1/4 up to rounding of whole weights, for
+        # every arm (one-shot, copied and random masks keep the scheduled density)
         assert chain.density.tolist() == pytest.approx([1.0, 0.5, 0.25], abs=1e-3)
+    # every arm's level 0 is the one shared dense network
+    level0 = accuracy[accuracy.level == 0].drop(columns="method").drop_duplicates()
+    assert len(level0) == 2
+    # the arms differ where they should: reinit and random train other networks than lottery
+    pruned = accuracy[accuracy.level > 0].set_index(["method", "trial", "level"]).loss
+    for arm in ("finetune", "oneshot", "random", "reinit"):
+        assert (pruned[arm] != pruned["lottery"]).any(), arm
     units = frames["units"]
     assert units.unit.min() == 0
     # width 4: layer3 = 16 units
-    assert units.groupby(["trial", "level", "layer"]).unit.nunique().eq(4 * 4).all()
+    assert units.groupby(["method", "trial", "level", "layer"]).unit.nunique().eq(4 * 4).all()
     consistency = frames["consistency"]
     level0 = consistency[consistency.level == 0]
     assert (level0.still_interpretable.dropna() == 1.0).all()
@@ -113,21 +124,38 @@ def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_stu
     lines = proc.stdout.splitlines()
     # per-rule table rows: rule, jobs, ...
     jobs = {row[0]: row[1] for row in map(str.split, lines) if len(row) > 1}
-    # .test: 2 trials x 3 levels, layer3 dissected at every level -> 6 of each analysis job
-    assert jobs["train_dense"] == "2" and jobs["train_pruned"] == "4"
-    assert jobs["extract_activations"] == jobs["tally_iou"] == "6"
+    # .test: 2 trials x (a dense level 0 + 5 arms x 2 pruned levels), layer3 dissected at every
+    # level -> 22 of each analysis job
+    assert jobs["train_dense"] == "2" and jobs["train_pruned"] == "20"
+    assert jobs["extract_activations"] == jobs["tally_iou"] == "22"
     assert "compute_thresholds" not in jobs  # thresholds are part of tally_iou
-    chains = [
-        line.split(":")[1].split(",")[0].strip() for line in lines if line.startswith("  trial ")
-    ]
-    assert chains == ["3 levels", "3 levels"]
+    arms = {
+        line.split(":")[0].strip(): line.split(":")[1].split(",")[0].strip()
+        for line in lines
+        if line.startswith("  trial ")
+    }
+    assert arms == {
+        **{f"trial {t} dense": "1 levels" for t in (0, 1)},
+        **{f"trial {t} {m}": "2 levels" for t in (0, 1) for m in METHODS},
+    }
 
 
 def test_one_level_analysis_reruns_without_training(test_study):
-    target = "results/dissect/trial0/level1/layer3/units.parquet"
+    target = "results/dissect/lottery/trial0/level1/layer3/units.parquet"
     jobs = dry_run_jobs(test_study, target, "--forcerun", "extract_activations")
     assert jobs == {"extract_activations": 1, "tally_iou": 1}
     assert dry_run_jobs(test_study) == {}, "a finished study must have nothing left to do"
+
+
+def test_one_methods_analysis_reruns_alone(test_study):
+    """README, "Partial reruns": one arm's dissection rebuilt; no training, no other arm."""
+    targets = [
+        f"results/dissect/oneshot/trial{trial}/level{level}/layer3/units.parquet"
+        for trial in (0, 1)
+        for level in (1, 2)
+    ]
+    jobs = dry_run_jobs(test_study, *targets, "--forcerun", "extract_activations")
+    assert jobs == {"extract_activations": 4, "tally_iou": 4}
 
 
 def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
@@ -137,15 +165,15 @@ def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
     jobs = dry_run_jobs(test_study, "--configfile", config, str(override))
     assert "train_dense" not in jobs and "train_pruned" not in jobs
     assert "extract_activations" not in jobs
-    assert jobs["tally_iou"] == 6
+    assert jobs["tally_iou"] == 22
 
     more = tmp_path / "levels.yaml"
     more.write_text("pruning:\n  levels: 3\n")
     config = str(test_study / "config/config.yaml")
     jobs = dry_run_jobs(test_study, "--configfile", config, str(more))
     assert jobs.get("train_dense", 0) == 0
-    assert jobs["train_pruned"] == 2, "only level 3 of each trial trains"
-    assert jobs["extract_activations"] == 2
+    assert jobs["train_pruned"] == 10, "only level 3 of each arm and trial trains"
+    assert jobs["extract_activations"] == 10
 
 
 def test_killed_run_keeps_finished_levels_and_resumes_to_identical_tables(test_study, tmp_path):
@@ -160,7 +188,7 @@ def test_killed_run_keeps_finished_levels_and_resumes_to_identical_tables(test_s
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     # level 2's log appears once its job starts, i.e. after Snakemake recorded level 1 as done
-    started = work / "logs/train_pruned/trial0_level2.log"
+    started = work / "logs/train_pruned/lottery_trial0_level2.log"
     deadline = time.monotonic() + 900
     try:
         while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -171,9 +199,12 @@ def test_killed_run_keeps_finished_levels_and_resumes_to_identical_tables(test_s
         proc.wait()
 
     jobs = dry_run_jobs(work, "--rerun-incomplete")
-    # level 0 and level 1 of trial 0 are done: only trial 0's level 2 (and trial 1) remain
-    assert jobs.get("train_dense", 0) <= 1 and jobs.get("train_pruned", 0) <= 3
-    trained = [work / f"results/train/trial0/level{level}/metrics.json" for level in (0, 1)]
+    # trial 0's level 0 and lottery level 1 are done: they are not planned again
+    assert jobs.get("train_dense", 0) <= 1 and jobs.get("train_pruned", 0) <= 19
+    trained = [
+        work / "results/train/dense/trial0/level0/metrics.json",
+        work / "results/train/lottery/trial0/level1/metrics.json",
+    ]
     before = digest(trained)
     # what a user does after a kill: release the stale lock, rerun the same command
     run_snakemake("--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--unlock")

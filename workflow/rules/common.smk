@@ -27,6 +27,7 @@ from prunedissect.checkpoints import (
 )
 from prunedissect import resources as jobs
 from prunedissect.config import model_kwargs, raise_for, schema_errors, semantic_errors
+from prunedissect.methods import DENSE, methods_from_config
 from prunedissect.verify import rebuild_hint
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -46,7 +47,12 @@ from prunedissect.reproducibility import cpu_environment
 os.environ.update(cpu_environment(**config["cpu"]))
 
 
+# The arms of the study (prunedissect.methods), in config order, by name.
+METHODS = {method.name: method for method in methods_from_config(config["methods"])}
+
+
 wildcard_constraints:
+    method="|".join([DENSE, *METHODS]),
     trial=r"\d+",
     level=r"\d+",
     layer=r"[A-Za-z_][A-Za-z0-9_.]*",
@@ -68,6 +74,11 @@ def dissected_levels():
     return sorted(set(chosen)) if chosen is not None else levels()
 
 
+def method_names():
+    """Names of the arms, in config order."""
+    return list(METHODS)
+
+
 def layers():
     """Module names whose units are dissected."""
     return list(config["dissection"]["layers"])
@@ -77,6 +88,12 @@ def report_levels():
     """Pruned levels shown beside level 0 in the per-unit report."""
     chosen = config["report"]["levels"]
     return sorted(set(chosen)) if chosen else [config["pruning"]["levels"]]
+
+
+def report_methods():
+    """Methods whose pruned levels the per-unit report shows side by side (default all)."""
+    chosen = config["report"]["methods"]
+    return list(chosen) if chosen else method_names()
 
 
 def train_images():
@@ -129,16 +146,32 @@ def final_outputs():
     ]
 
 
-# The directory of one dissected layer: dissect.smk writes its files, tables.smk and report.smk
-# read them (dissection_files), all from this one pattern.
-DISSECTED = "results/dissect/trial{trial}/level{level}/{layer}"
+# One checkpoint's training files and one dissected layer's files: train.smk and dissect.smk
+# write them, tables.smk and report.smk read them, all from these two patterns. The shared dense
+# level 0 of every arm is stored once, under the method name DENSE ("dense").
+TRAINED = "results/train/{method}/trial{trial}/level{level}"
+DISSECTED = "results/dissect/{method}/trial{trial}/level{level}/{layer}"
 
 
-def dissection_keys(trials, levels):
-    """(trial, level, layer) of every dissected layer of these checkpoints; rules hand these
-    identifiers to their scripts as params, in the order of dissection_files()."""
+def stored_under(method, level):
+    """The method directory of (method, level): DENSE for level 0, else the arm's name."""
+    return DENSE if int(level) == 0 else method
+
+
+def trained_file(name, method, trial, level):
+    """The training output ``name`` of (method, trial, level), level 0 being the dense one."""
+    return f"{TRAINED}/{name}".format(
+        method=stored_under(method, level), trial=trial, level=level
+    )
+
+
+def dissection_keys(trials, levels, methods=None):
+    """(method, trial, level, layer) of every dissected layer of these checkpoints of
+    ``methods`` (default every arm); rules hand these identifiers to their scripts as params,
+    in the order of dissection_files(). Level 0 appears once per method (the shared network)."""
     return [
-        (trial, level, layer)
+        (method, trial, level, layer)
+        for method in (method_names() if methods is None else methods)
         for trial in trials
         for level in levels
         for layer in layers()
@@ -146,29 +179,60 @@ def dissection_keys(trials, levels):
 
 
 def dissection_files(name, keys):
-    """The file ``name`` of each dissected layer (trial, level, layer) in ``keys``."""
+    """The file ``name`` of each dissected layer (method, trial, level, layer) in ``keys``."""
     return [
-        f"{DISSECTED}/{name}".format(trial=trial, level=level, layer=layer)
-        for trial, level, layer in keys
+        f"{DISSECTED}/{name}".format(
+            method=stored_under(method, level), trial=trial, level=level, layer=layer
+        )
+        for method, trial, level, layer in keys
     ]
 
 
 def layer_pattern(name, layer):
-    """The file ``name`` of ``layer`` in the DISSECTED pattern, trial and level left as
+    """The file ``name`` of ``layer`` in the DISSECTED pattern, method, trial and level left as
     wildcards (the outputs of the one extraction job per checkpoint)."""
     return f"{DISSECTED}/{name}".replace("{layer}", layer)
 
 
-def previous_level(output):
-    """Input function: level n-1's ``output`` (model or mask) of the same trial."""
+def pruned_inputs(wildcards):
+    """Input function of train_pruned: the files level n of an arm starts from, by its kind
+    (prunedissect.training.PreviousLevel): the mask it prunes further, copies or matches, the
+    trained weights it ranks or fine-tunes, and level 0's rewind state where the kind rewinds.
+    Existing files are checked against their checksums first (verified)."""
+    method, trial, level = METHODS[wildcards.method], wildcards.trial, int(wildcards.level)
+    if method.chained:
+        inputs = {
+            "model": trained_file("model.pt", method.name, trial, level - 1),
+            "mask": trained_file("mask.npz", method.name, trial, level - 1),
+        }
+    elif method.kind == "oneshot":
+        inputs = {
+            "model": trained_file("model.pt", DENSE, trial, 0),
+            "mask": trained_file("mask.npz", DENSE, trial, 0),
+        }
+    elif method.copies_source:
+        inputs = {"mask": trained_file("mask.npz", method.source, trial, level)}
+    else:  # random, scope global: the dense full mask gives the tensors
+        inputs = {"mask": trained_file("mask.npz", DENSE, trial, 0)}
+    if method.rewinds:
+        inputs["rewind"] = trained_file("rewind.pt", DENSE, trial, 0)
+    for path in inputs.values():
+        _check_existing(path)
+    return inputs
 
-    def resolve(wildcards):
-        producer = rules.train_dense if wildcards.level == "1" else rules.train_pruned
-        return getattr(producer.output, output).format(
-            trial=wildcards.trial, level=int(wildcards.level) - 1
-        )
 
-    return resolve
+def pruning_params(wildcards):
+    """Params of train_pruned's pruning: only what the arm's results depend on (so adding or
+    changing an arm reruns no other): its kind and options, the fraction where it prunes by it
+    (a copied mask already carries it), the rewind point where it rewinds, and exclude."""
+    method = METHODS[wildcards.method]
+    pruning = config["pruning"]
+    params = {"exclude": pruning["exclude"], "method": method.options()}
+    if not method.copies_source:
+        params["fraction"] = pruning["fraction"]
+    if method.rewinds:
+        params["rewind"] = pruning["rewind"]
+    return params
 
 
 # Every probe file decoded once (rule check_probe) before any training or dissection job.

@@ -1,6 +1,7 @@
 # Network dissection: probe labels (once per probe set) -> activations of every dissected layer
-# (one forward pass per trial and level) -> per-unit thresholds, the unit x concept IoU tally and
-# unit labels (one job per trial, level and layer). Thresholds and the tally are recomputed (new
+# (one forward pass per method, trial and level; the shared level 0 once, under "dense") ->
+# per-unit thresholds, the unit x concept IoU tally and unit labels (one job per checkpoint and
+# layer). Thresholds and the tally are recomputed (new
 # quantile, counting mode, IoU threshold) without extracting activations again; they share a job
 # because each costs less than starting one.
 
@@ -45,7 +46,7 @@ rule encode_probe_labels:
 
 rule extract_activations:
     input:
-        model=verified("results/train/trial{trial}/level{level}/model.pt"),
+        model=verified(f"{TRAINED}/model.pt"),
         probe=probe_dir(),
         probe_check=PROBE_CHECK,
     output:
@@ -59,9 +60,9 @@ rule extract_activations:
             for layer in layers()
         ],
     log:
-        "logs/extract_activations/trial{trial}_level{level}.log",
+        "logs/extract_activations/{method}_trial{trial}_level{level}.log",
     benchmark:
-        "results/benchmarks/extract_activations/trial{trial}_level{level}.tsv"
+        "results/benchmarks/extract_activations/{method}_trial{trial}_level{level}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     threads: jobs.threads(config, "extract_activations")
@@ -92,9 +93,9 @@ rule tally_iou:
         tally=f"{DISSECTED}/tally.parquet",
         units=f"{DISSECTED}/units.parquet",
     log:
-        "logs/tally_iou/trial{trial}_level{level}_{layer}.log",
+        "logs/tally_iou/{method}_trial{trial}_level{level}_{layer}.log",
     benchmark:
-        "results/benchmarks/tally_iou/trial{trial}_level{level}_{layer}.tsv"
+        "results/benchmarks/tally_iou/{method}_trial{trial}_level{level}_{layer}.tsv"
     conda:
         "../../envs/prunedissect.yaml"
     resources:
@@ -111,3 +112,23 @@ rule tally_iou:
         iou_threshold=config["dissection"]["iou_threshold"],
     script:
         "../scripts/tally_iou.py"
+
+
+# One target rule per arm, `dissect_<method>`: every pruned level of that arm dissected (level 0
+# is the shared dense network, not the arm's own). README, "Partial reruns":
+#   snakemake --cores all dissect_oneshot --forcerun extract_activations
+# rebuilds that arm's analysis alone, no training, no other arm.
+for _method in method_names():
+
+    rule:
+        name:
+            f"dissect_{_method}"
+        input:
+            dissection_files(
+                "units.parquet",
+                [
+                    key
+                    for key in dissection_keys(trial_ids(), dissected_levels(), [_method])
+                    if key[2] != 0
+                ],
+            ),

@@ -1,5 +1,6 @@
 # Figures (results/figures/*.{png,pdf}): one rule per figure, reading only the tables it draws,
-# so a style change reruns only plotting and report.trial reruns only fig3.
+# so a style change reruns only plotting and report.trial reruns only fig3. Methods keep their
+# config order (and colour) in every figure.
 
 
 rule plot_accuracy:
@@ -21,6 +22,7 @@ rule plot_accuracy:
         "../../envs/prunedissect.yaml"
     params:
         figure="accuracy",
+        methods=method_names(),
     script:
         "../scripts/plot_figures.py"
 
@@ -44,6 +46,7 @@ rule plot_interpretability:
         "../../envs/prunedissect.yaml"
     params:
         figure="interpretability",
+        methods=method_names(),
     script:
         "../scripts/plot_figures.py"
 
@@ -68,6 +71,7 @@ rule plot_categories:
     params:
         figure="categories",
         trial=config["report"]["trial"],
+        methods=method_names(),
     script:
         "../scripts/plot_figures.py"
 
@@ -91,6 +95,7 @@ rule plot_consistency:
         "../../envs/prunedissect.yaml"
     params:
         figure="consistency",
+        methods=method_names(),
     script:
         "../scripts/plot_figures.py"
 
@@ -116,5 +121,6 @@ rule plot_overview:
         "../../envs/prunedissect.yaml"
     params:
         figure="overview",
+        methods=method_names(),
     script:
         "../scripts/plot_figures.py"

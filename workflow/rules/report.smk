@@ -1,21 +1,30 @@
-# Per-unit visual report of one trial (report.trial): level 0 beside the pruned levels
-# report_levels(), the top images of each unit with its thresholded activation mask.
+# Per-unit visual report of one trial (report.trial): the shared level 0 beside the pruned
+# levels report_levels() of the methods report_methods(), side by side, the top images of each
+# unit with its thresholded activation mask.
 
 
 REPORT_TRIAL = config["report"]["trial"]
-REPORT_LEVELS = [0, *[level for level in report_levels() if level != 0]]
-REPORT_KEYS = dissection_keys([REPORT_TRIAL], REPORT_LEVELS)
+REPORT_COLUMNS = [(DENSE, 0)] + [
+    (method, level)
+    for method in report_methods()
+    for level in report_levels()
+    if level != 0
+]
+REPORT_KEYS = [
+    (method, REPORT_TRIAL, level, layer)
+    for method, level in REPORT_COLUMNS
+    for layer in layers()
+]
 
 
 rule unit_report:
     input:
         units=dissection_files("units.parquet", REPORT_KEYS),
         activations=verified(dissection_files("activations.npy", REPORT_KEYS)),
-        metrics=expand(
-            "results/train/trial{trial}/level{level}/metrics.json",
-            trial=REPORT_TRIAL,
-            level=REPORT_LEVELS,
-        ),
+        metrics=[
+            trained_file("metrics.json", method, REPORT_TRIAL, level)
+            for method, level in REPORT_COLUMNS
+        ],
         probe=probe_dir(),
     output:
         report(
@@ -31,8 +40,10 @@ rule unit_report:
         "../../envs/prunedissect.yaml"
     params:
         trial=REPORT_TRIAL,
-        # (trial, level, layer) of each units and activations file, in input order
+        # (method, trial, level, layer) of each units and activations file, in input order
         ids=REPORT_KEYS,
+        # (method, level) of each metrics file, in input order
+        metrics_ids=REPORT_COLUMNS,
         units=config["report"]["units"],
         top_images=config["report"]["top_images"],
     script:
@@ -56,5 +67,7 @@ rule overview:
         "results/benchmarks/overview/summary.tsv"
     conda:
         "../../envs/prunedissect.yaml"
+    params:
+        methods=method_names(),
     script:
         "../scripts/overview.py"

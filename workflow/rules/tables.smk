@@ -2,18 +2,23 @@
 # Columns: prunedissect.tables.COLUMNS (also stored as Parquet field metadata).
 
 
-# Level 0 is always dissected for the tables: consistency compares every level with it.
+# Level 0 is always dissected for the tables: consistency compares every level with it. Every
+# method's rows include the shared level 0 (its files listed once per method), so each method's
+# curve starts from the dense network.
 TABLE_LEVELS = sorted({0, *dissected_levels()})
 TABLE_KEYS = dissection_keys(trial_ids(), TABLE_LEVELS)
+# (method, trial, level) of every trained checkpoint, in the order of the metrics inputs
+ACCURACY_KEYS = [
+    (method, trial, level)
+    for method in method_names()
+    for trial in trial_ids()
+    for level in levels()
+]
 
 
 rule gather_accuracy:
     input:
-        metrics=expand(
-            "results/train/trial{trial}/level{level}/metrics.json",
-            trial=trial_ids(),
-            level=levels(),
-        ),
+        metrics=[trained_file("metrics.json", *key) for key in ACCURACY_KEYS],
     output:
         "results/tables/accuracy.parquet",
     log:
@@ -22,6 +27,9 @@ rule gather_accuracy:
         "results/benchmarks/gather_accuracy/accuracy.tsv"
     conda:
         "../../envs/prunedissect.yaml"
+    params:
+        # the method each metrics file counts under, in input order
+        methods=[method for method, _, _ in ACCURACY_KEYS],
     script:
         "../scripts/gather_accuracy.py"
 
@@ -39,7 +47,7 @@ rule gather_units:
     conda:
         "../../envs/prunedissect.yaml"
     params:
-        # (trial, level, layer) of each units file, in input order
+        # (method, trial, level, layer) of each units file, in input order
         ids=TABLE_KEYS,
     script:
         "../scripts/gather_units.py"
@@ -49,7 +57,9 @@ rule summarise:
     input:
         units=rules.gather_units.output[0],
         # One tally names every category of the probe set, also those no unit is labelled with.
-        tally=dissection_files("tally.parquet", [(trial_ids()[0], 0, layers()[0])]),
+        tally=dissection_files(
+            "tally.parquet", [(method_names()[0], trial_ids()[0], 0, layers()[0])]
+        ),
     output:
         "results/tables/summary.parquet",
     log:

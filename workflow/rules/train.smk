@@ -1,9 +1,14 @@
-# Iterative magnitude pruning with lottery-ticket rewinding: one job per trial and level.
-# Level 0 trains dense and records the rewind point; level n >= 1 prunes level n-1's trained
-# weights, rewinds the survivors to level 0's rewind point and retrains (prunedissect.training).
-# A killed level resumes from results/train/trial{trial}/level{level}/resume.pt when rerun.
+# Training: one job per method, trial and level. Level 0 of a trial trains dense once, shared
+# by every arm (results/train/dense/trial{trial}/level0), and records the rewind point; level
+# n >= 1 of an arm chooses its mask as its kind says (prunedissect.methods: magnitude pruning of
+# its own level n-1 or of the dense network, a copied or a random mask) and retrains
+# (prunedissect.training). Chained kinds (lottery, finetune) run level after level; oneshot,
+# reinit and random levels are independent jobs (reinit and layer-wise random wait for their
+# source arm's mask of the same level).
+# A killed level resumes from its directory's resume.pt when rerun.
 # Params hold only what a level's result depends on: pruning.levels is absent (more levels
-# reuse the finished ones) and level 0 ignores the pruning fraction and strategy.
+# reuse the finished ones), level 0 ignores the methods, and each arm's params hold only its own
+# kind and options (pruning_params), so adding or changing an arm reruns no other.
 # model.pt, mask.npz and rewind.pt each have a .sha256 sidecar (prunedissect.checkpoints);
 # verified() (common.smk) checks a level's existing inputs against them while the DAG is built,
 # so a corrupt file stops the run, named with its rebuild command, before any output is deleted.
@@ -18,13 +23,13 @@ rule train_dense:
         images=train_images(),
         probe_check=ancient(PROBE_CHECK),
     output:
-        model="results/train/trial{trial}/level0/model.pt",
-        mask="results/train/trial{trial}/level0/mask.npz",
-        metrics="results/train/trial{trial}/level0/metrics.json",
-        rewind="results/train/trial{trial}/level0/rewind.pt",
-        model_sha256="results/train/trial{trial}/level0/model.pt.sha256",
-        mask_sha256="results/train/trial{trial}/level0/mask.npz.sha256",
-        rewind_sha256="results/train/trial{trial}/level0/rewind.pt.sha256",
+        model=f"results/train/{DENSE}/trial{{trial}}/level0/model.pt",
+        mask=f"results/train/{DENSE}/trial{{trial}}/level0/mask.npz",
+        metrics=f"results/train/{DENSE}/trial{{trial}}/level0/metrics.json",
+        rewind=f"results/train/{DENSE}/trial{{trial}}/level0/rewind.pt",
+        model_sha256=f"results/train/{DENSE}/trial{{trial}}/level0/model.pt.sha256",
+        mask_sha256=f"results/train/{DENSE}/trial{{trial}}/level0/mask.npz.sha256",
+        rewind_sha256=f"results/train/{DENSE}/trial{{trial}}/level0/rewind.pt.sha256",
     log:
         "logs/train_dense/trial{trial}.log",
     benchmark:
@@ -55,23 +60,22 @@ rule train_dense:
 
 rule train_pruned:
     input:
-        # level n-1's trained weights and mask (level 0 is its own rule)
-        model=verified(previous_level("model")),
-        mask=verified(previous_level("mask")),
-        rewind=verified(rules.train_dense.output.rewind),
+        # by the arm's kind: mask (and trained weights) to start from, the rewind state
+        unpack(pruned_inputs),
         images=train_images(),
         probe_check=ancient(PROBE_CHECK),
     output:
-        model="results/train/trial{trial}/level{level}/model.pt",
-        mask="results/train/trial{trial}/level{level}/mask.npz",
-        metrics="results/train/trial{trial}/level{level}/metrics.json",
-        model_sha256="results/train/trial{trial}/level{level}/model.pt.sha256",
-        mask_sha256="results/train/trial{trial}/level{level}/mask.npz.sha256",
+        model=f"{TRAINED}/model.pt",
+        mask=f"{TRAINED}/mask.npz",
+        metrics=f"{TRAINED}/metrics.json",
+        model_sha256=f"{TRAINED}/model.pt.sha256",
+        mask_sha256=f"{TRAINED}/mask.npz.sha256",
     log:
-        "logs/train_pruned/trial{trial}_level{level}.log",
+        "logs/train_pruned/{method}_trial{trial}_level{level}.log",
     benchmark:
-        "results/benchmarks/train_pruned/trial{trial}_level{level}.tsv"
+        "results/benchmarks/train_pruned/{method}_trial{trial}_level{level}.tsv"
     wildcard_constraints:
+        method="|".join(METHODS),
         level="[1-9][0-9]*",
     # the pruning chains are the critical path: never let analysis jobs hold them up
     priority: 10
@@ -81,7 +85,9 @@ rule train_pruned:
     resources:
         gpu=jobs.gpu(config, "train_pruned"),
         mem_mb=jobs.mem_mb(config, "train_pruned"),
-        runtime=jobs.runtime(config, "train_pruned"),
+        runtime=lambda wildcards: jobs.runtime(
+            config, "train_pruned", METHODS[wildcards.method]
+        ),
     params:
         trial=lambda wildcards: int(wildcards.trial),
         level=lambda wildcards: int(wildcards.level),
@@ -89,10 +95,7 @@ rule train_pruned:
         model={"arch": config["model"]["arch"], **model_kwargs(config["model"])},
         data={key: config["dataset"][key] for key in ("image_size", "mean", "std")},
         training=config["training"],
-        pruning={
-            key: config["pruning"][key]
-            for key in ("fraction", "strategy", "rewind", "finetune", "exclude")
-        },
+        pruning=pruning_params,
         device=config["device"],
         cpu=config["cpu"],
     script:

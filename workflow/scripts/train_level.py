@@ -1,7 +1,7 @@
-"""Rules train_dense and train_pruned: one level of one trial's pruning chain.
+"""Rules train_dense and train_pruned: one level of one method and trial.
 
 Translates snakemake.input/output/params into prunedissect.training.run_level; the resume
-checkpoints live beside the outputs (results/train/trial{t}/level{l}/resume.pt and
+checkpoints live beside the outputs (results/train/{method}/trial{t}/level{l}/resume.pt and
 resume.prev.pt), and so does attempt.log, the log of an attempt that has not finished yet:
 Snakemake deletes a failed job's log before rerunning it, so a resumed level copies the killed
 attempt's lines from there.
@@ -49,8 +49,11 @@ outputs = LevelOutputs(
 )
 previous = None
 if job.level > 0:
+    # the inputs the arm's kind needs (common.smk, pruned_inputs): mask always, model and
+    # rewind only where the kind reads them
     previous = PreviousLevel(
-        model=Path(sm.input.model), mask=Path(sm.input.mask), rewind=Path(sm.input.rewind)
+        mask=Path(sm.input.mask),
+        **{name: Path(sm.input[name]) for name in ("model", "rewind") if name in sm.input.keys()},
     )
 device = resolve_device(params.device)
 log.info("device %s; %s", device, kernel_report())
