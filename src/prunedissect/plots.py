@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
 
-from prunedissect.tables import ALL_CATEGORIES
+from prunedissect.tables import ALL_CATEGORIES, TableError, method_order
 
 X_LABEL = "% of weights remaining"
 _STYLE = "whitegrid"
@@ -85,12 +85,12 @@ def _method_colours(frame: pd.DataFrame, methods: Sequence[str] | None, what: st
     A method's colour is the palette colour of its position in ``methods`` (or, by default, in
     the table's sorted method names), so it does not depend on which methods a table holds.
     """
-    present = set(frame["method"])
-    order = list(dict.fromkeys(methods)) if methods is not None else sorted(present)
-    unknown = sorted(present - set(order))
-    if unknown:
-        raise PlotError(f"{what}: methods {unknown} of the table are not in methods {order}")
+    try:
+        order = method_order(frame["method"], methods)
+    except TableError as error:
+        raise PlotError(f"{what}: {error}") from error
     palette = sns.color_palette("colorblind", len(order))
+    present = set(frame["method"])
     return {m: colour for m, colour in zip(order, palette) if m in present}
 
 

@@ -470,6 +470,15 @@ def test_check_tables_accepts_good_tables_and_names_each_problem():
     assert len(problems) == 4
 
 
+def test_method_order_follows_the_config_and_defaults_to_sorted_names():
+    table = ["oneshot", "lottery", "oneshot"]
+    assert tables.method_order(table) == ["lottery", "oneshot"]
+    config = ["random", "oneshot", "lottery", "oneshot"]
+    assert tables.method_order(table, config) == ["random", "oneshot", "lottery"]
+    with pytest.raises(TableError, match=r"methods \['oneshot'\] of the table are not in"):
+        tables.method_order(table, ["lottery"])
+
+
 def test_markdown_columns_documents_every_column():
     text = tables.markdown_columns("consistency")
     for name in tables.COLUMNS["consistency"]:
