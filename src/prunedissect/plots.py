@@ -119,7 +119,10 @@ def _band(ax: Axes, frame: pd.DataFrame, y: str, *, label: str, color) -> None:
         percent=("density", "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max")
     )
     stats["percent"] *= 100.0
-    ax.plot(stats["percent"], stats["mean"], marker="o", markersize=4, color=color, label=label)
+    ax.plot(
+        stats["percent"], stats["mean"], marker="o", markersize=4, color=color, label=label,
+        clip_on=False,  # a marker at zero sits on the axis, whole
+    )  # fmt: skip
     if frame["trial"].nunique() > 1:
         ax.fill_between(
             stats["percent"], stats["low"], stats["high"], color=color, alpha=0.2, linewidth=0
