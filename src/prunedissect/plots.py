@@ -1,4 +1,4 @@
-"""The paper's figures, drawn with seaborn from the tidy result tables.
+"""The paper's figures, drawn from the tidy result tables in seaborn's style and palette.
 
 Every figure plots against "% of weights remaining" on a log axis that decreases from left to
 right, as in Frankle & Bau (2019). Figures are built as bare :class:`matplotlib.figure.Figure`
@@ -6,11 +6,20 @@ objects (no pyplot state, no display needed) inside seaborn's style contexts, so
 calling this module changes no global setting. :func:`save_figure` writes PNG and PDF files
 without timestamps or version stamps, so equal tables give byte-identical figures.
 
-- :func:`plot_accuracy` (fig. 1): top-1 accuracy, one line per trial.
-- :func:`plot_interpretability` (fig. 2): interpretable units and distinct concepts per trial.
-- :func:`plot_categories` (fig. 3): distinct concepts per category for one trial.
-- :func:`plot_consistency` (fig. 4): units still interpretable, and with the same concept.
-- :func:`plot_overview`: mean and range across trials of the four headline quantities.
+Every table holds one curve per pruning method (column ``method``) and trial. Figures 1, 2, 4
+and 5 draw one colour per method: the mean over trials as a line with markers and the range over
+trials (min to max) as a shaded band (no band with a single trial). ``methods`` gives the
+methods' order (the config's), which fixes each method's colour in every figure; by default the
+methods of the table, sorted by name. Every figure has one legend, outside the panels.
+
+- :func:`plot_accuracy` (fig. 1): top-1 accuracy.
+- :func:`plot_interpretability` (fig. 2): interpretable units and distinct concepts per layer.
+- :func:`plot_categories` (fig. 3): distinct concepts per category for one trial, one row of
+  panels per method and one column per layer.
+- :func:`plot_consistency` (fig. 4): units still interpretable, and with the same concept, per
+  layer.
+- :func:`plot_overview` (fig. 5): the whole network: accuracy, and interpretability summed or
+  pooled over the dissected layers.
 """
 
 from __future__ import annotations
@@ -23,9 +32,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
 
-from prunedissect.tables import ALL_CATEGORIES
+from prunedissect.tables import ALL_CATEGORIES, TableError, method_order
 
 X_LABEL = "% of weights remaining"
 _STYLE = "whitegrid"
@@ -69,20 +79,24 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
         raise PlotError(f"{what}: the table is empty; nothing to plot")
 
 
-def _with_percent(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    out["percent"] = out["density"] * 100.0
-    out["trial"] = "trial " + out["trial"].astype(int).astype(str)
-    return out
+def _method_colours(frame: pd.DataFrame, methods: Sequence[str] | None, what: str) -> dict:
+    """Method -> colour for the methods in ``frame``, in the order of ``methods``.
+
+    A method's colour is the palette colour of its position in ``methods`` (or, by default, in
+    the table's sorted method names), so it does not depend on which methods a table holds.
+    """
+    try:
+        order = method_order(frame["method"], methods)
+    except TableError as error:
+        raise PlotError(f"{what}: {error}") from error
+    palette = sns.color_palette("colorblind", len(order))
+    present = set(frame["method"])
+    return {m: colour for m, colour in zip(order, palette) if m in present}
 
 
-def _trial_order(frame: pd.DataFrame) -> list[str]:
-    return sorted(frame["trial"].unique(), key=lambda s: int(s.split()[-1]))
-
-
-def _density_axis(ax: Axes, percents: Sequence[float]) -> None:
+def _density_axis(ax: Axes, percents: Iterable[float]) -> None:
     """Log-scaled x axis, decreasing left to right, ticked at the levels' densities."""
-    ticks = np.unique(np.round(np.asarray(percents, dtype=float), 6))[::-1]
+    ticks = np.unique(np.round(np.asarray(list(percents), dtype=float), 6))[::-1]
     step = int(np.ceil(len(ticks) / _MAX_TICKS))
     ax.set_xscale("log")
     ax.set_xlim(ticks.max() * 1.12, ticks.min() / 1.12)
@@ -92,53 +106,71 @@ def _density_axis(ax: Axes, percents: Sequence[float]) -> None:
     ax.set_xlabel(X_LABEL)
 
 
-def _figure(rows: int, cols: int) -> tuple[Figure, np.ndarray]:
+def _figure(rows: int, cols: int, *, sharey: str | bool = False) -> tuple[Figure, np.ndarray]:
     fig = Figure(figsize=(_PANEL[0] * cols, _PANEL[1] * rows), dpi=_DPI, layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=sharey)
     return fig, axes
 
 
-def _lines(ax: Axes, data: pd.DataFrame, y: str, hue: str, order: list[str], palette) -> None:
-    sns.lineplot(
-        data=data,
-        x="percent",
-        y=y,
-        hue=hue,
-        hue_order=order,
-        palette=palette,
-        estimator=None,
-        errorbar=None,
-        sort=True,
-        marker="o",
-        markersize=4,
-        ax=ax,
+def _band(ax: Axes, frame: pd.DataFrame, y: str, *, label: str, color) -> None:
+    """Mean over trials per level as a line with markers, min-max over trials as a shaded band
+    (left out when ``frame`` holds one trial)."""
+    stats = frame.groupby("level", sort=True).agg(
+        percent=("density", "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max")
     )
-    _density_axis(ax, data["percent"])
+    stats["percent"] *= 100.0
+    ax.plot(
+        stats["percent"], stats["mean"], marker="o", markersize=4, color=color, label=label,
+        clip_on=False,  # a marker at zero sits on the axis, whole
+    )  # fmt: skip
+    if frame["trial"].nunique() > 1:
+        ax.fill_between(
+            stats["percent"], stats["low"], stats["high"], color=color, alpha=0.2, linewidth=0
+        )
 
 
-def _tidy_legend(ax: Axes, *, keep: bool, title: str | None = None) -> None:
-    legend = ax.get_legend()
-    if legend is None:
-        return
-    if keep:
-        legend.set_title(title)
+def _method_bands(ax: Axes, data: pd.DataFrame, y: str, colours: dict) -> None:
+    """One :func:`_band` per method of ``colours`` (its colour), on a shared density axis."""
+    for method, colour in colours.items():
+        _band(ax, data[data["method"] == method], y, label=method, color=colour)
+    _density_axis(ax, data["density"] * 100.0)
+
+
+def _y_axis(ax: Axes, label: str, *, percent: bool) -> None:
+    """Label the y axis; ``percent`` fixes it to 0-105 with % ticks, else it starts at zero."""
+    ax.set_ylabel(label)
+    if percent:
+        ax.set_ylim(0, 105)
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     else:
-        legend.remove()
+        ax.set_ylim(bottom=0)
 
 
-def plot_accuracy(accuracy: pd.DataFrame) -> Figure:
-    """Figure 1: top-1 validation accuracy against % of weights remaining, one line per trial."""
-    _require(accuracy, ["trial", "level", "density", "top1"], "accuracy figure")
-    data = _with_percent(accuracy)
-    data["top1"] = data["top1"] * 100.0
-    order = _trial_order(data)
+def _method_legend(fig: Figure, colours: dict, trials: int) -> None:
+    """The figure's one legend (a line per method, right of the panels) and a title saying
+    what the lines and bands are."""
+    handles = [
+        Line2D([], [], color=colour, marker="o", markersize=4, label=method)
+        for method, colour in colours.items()
+    ]
+    fig.legend(handles=handles, title="method", loc="outside right upper", frameon=False)
+    note = f"Mean of {trials} trials; band: min to max" if trials > 1 else "1 trial"
+    fig.suptitle(note, fontsize="medium")
+
+
+def plot_accuracy(accuracy: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
+    """Figure 1: top-1 validation accuracy against % of weights remaining, one colour per
+    method (mean over trials, min-max band)."""
+    _require(accuracy, ["method", "trial", "level", "density", "top1"], "accuracy figure")
+    colours = _method_colours(accuracy, methods, "accuracy figure")
+    data = accuracy.assign(top1=accuracy["top1"] * 100.0)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
         fig, axes = _figure(1, 1)
         ax = axes[0, 0]
-        _lines(ax, data, "top1", "trial", order, sns.color_palette("colorblind", len(order)))
+        _method_bands(ax, data, "top1", colours)
         ax.set_ylabel("top-1 accuracy (%)")
         ax.set_title("Accuracy")
-        _tidy_legend(ax, keep=True)
+        _method_legend(fig, colours, data["trial"].nunique())
     return fig
 
 
@@ -150,110 +182,53 @@ def _layer_title(title: str, layer: str, many: bool) -> str:
     return f"{title} ({layer})" if many else title
 
 
-def plot_interpretability(summary: pd.DataFrame) -> Figure:
-    """Figure 2: interpretable units (left) and distinct concepts (right), one line per trial.
+def plot_interpretability(summary: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
+    """Figure 2: interpretable units (left) and distinct concepts (right), one colour per method.
 
     Uses the ``category == "all"`` rows of the summary table; one row of panels per layer.
     """
+    columns = ["interpretable_units", "unique_concepts"]
     _require(
         summary,
-        ["trial", "density", "layer", "category", "interpretable_units", "unique_concepts"],
+        ["method", "trial", "level", "density", "layer", "category", *columns],
         "interpretability figure",
     )
-    data = _with_percent(summary[summary["category"] == ALL_CATEGORIES])
     panels = [
         ("interpretable_units", "interpretable units", "Interpretable units"),
         ("unique_concepts", "distinct concepts", "Distinct concepts"),
     ]
-    return _trial_panels(data, panels, percent=False)
+    data = summary[summary["category"] == ALL_CATEGORIES]
+    colours = _method_colours(data, methods, "interpretability figure")
+    return _layer_panels(data, panels, colours, percent=False)
 
 
-def plot_categories(summary: pd.DataFrame, *, trial: int) -> Figure:
-    """Figure 3: distinct concepts per Broden category against density, for one trial.
-
-    Stacked areas, one panel per layer: each band's thickness is one category's count and the
-    top edge the total, so a category at zero is a missing band, never a line hidden under
-    another one. Every category of the table keeps its colour and legend entry.
+def plot_consistency(consistency: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
+    """Figure 4: against level 0 (the dense network of the same trial), % of its interpretable
+    units still interpretable (left) and, of units interpretable at both, % with the same
+    concept (right); one colour per method, one row of panels per layer.
     """
-    _require(
-        summary,
-        ["trial", "density", "layer", "category", "unique_concepts"],
-        "categories figure",
-    )
-    trials = sorted(int(t) for t in summary["trial"].unique())
-    if trial not in trials:
-        raise PlotError(f"categories figure: trial {trial} is not in the table (has {trials})")
-    data = summary[(summary["trial"] == trial) & (summary["category"] != ALL_CATEGORIES)]
-    data = _with_percent(data)
-    categories = sorted(data["category"].unique())
-    if not categories:
-        raise PlotError("categories figure: the summary holds no per-category rows")
-    palette = _category_palette(categories)
-    layers = _layers(data)
-    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
-        fig, axes = _figure(1, len(layers))
-        for column, layer in enumerate(layers):
-            ax = axes[0, column]
-            counts = (
-                data[data["layer"] == layer]
-                .pivot_table(
-                    index="percent", columns="category", values="unique_concepts", aggfunc="sum"
-                )
-                .reindex(columns=categories, fill_value=0)
-                .fillna(0)
-                .sort_index(ascending=False)
-            )
-            ax.stackplot(
-                counts.index.to_numpy(),
-                counts.to_numpy().T,
-                labels=categories,
-                colors=palette,
-                alpha=0.9,
-                linewidth=0.4,
-                edgecolor="white",
-            )
-            _density_axis(ax, counts.index)
-            ax.set_ylabel("distinct concepts (stacked by category)")
-            ax.set_ylim(bottom=0)
-            ax.set_title(
-                _layer_title(f"Concepts by category, trial {trial}", layer, len(layers) > 1)
-            )
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(
-            handles[::-1], labels[::-1], title="category", loc="outside right upper",
-            frameon=False,
-        )  # fmt: skip
-    return fig
-
-
-def plot_consistency(consistency: pd.DataFrame) -> Figure:
-    """Figure 4: against level 0 of the same trial, % of its interpretable units still
-    interpretable (left) and, of units interpretable at both, % with the same concept (right).
-    """
+    columns = ["still_interpretable", "same_concept"]
     _require(
         consistency,
-        ["trial", "density", "layer", "still_interpretable", "same_concept"],
+        ["method", "trial", "level", "density", "layer", *columns],
         "consistency figure",
     )
-    data = _with_percent(consistency)
-    data["still_interpretable"] = data["still_interpretable"] * 100.0
-    data["same_concept"] = data["same_concept"] * 100.0
     panels = [
         ("still_interpretable", "% of level-0 interpretable units", "Still interpretable"),
         ("same_concept", "% of units interpretable at both", "Same concept"),
     ]
-    return _trial_panels(data, panels, percent=True)
+    data = consistency.assign(**{c: consistency[c] * 100.0 for c in columns})
+    colours = _method_colours(data, methods, "consistency figure")
+    return _layer_panels(data, panels, colours, percent=True)
 
 
-def _trial_panels(
-    data: pd.DataFrame, panels: list[tuple[str, str, str]], *, percent: bool
+def _layer_panels(
+    data: pd.DataFrame, panels: list[tuple[str, str, str]], colours: dict, *, percent: bool
 ) -> Figure:
-    """One row of panels per layer, one panel per (column, y label, title), a line per trial.
+    """One row of panels per layer, one panel per (column, y label, title), a band per method.
 
     ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero.
     """
-    order = _trial_order(data)
-    palette = sns.color_palette("colorblind", len(order))
     layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
         fig, axes = _figure(len(layers), len(panels))
@@ -261,78 +236,138 @@ def _trial_panels(
             subset = data[data["layer"] == layer]
             for col, (y, label, title) in enumerate(panels):
                 ax = axes[row, col]
-                _lines(ax, subset, y, "trial", order, palette)
-                ax.set_ylabel(label)
-                if percent:
-                    ax.set_ylim(0, 105)
-                    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-                else:
-                    ax.set_ylim(bottom=0)
+                _method_bands(ax, subset, y, colours)
+                _y_axis(ax, label, percent=percent)
                 ax.set_title(_layer_title(title, layer, len(layers) > 1))
-                _tidy_legend(ax, keep=(row == 0 and col == len(panels) - 1))
+        _method_legend(fig, colours, data["trial"].nunique())
     return fig
 
 
-def _band(ax: Axes, frame: pd.DataFrame, y: str, *, label: str | None, color) -> None:
-    """Mean over trials per level as a line, min-max over trials as a shaded band."""
-    stats = (
-        frame.groupby("level", sort=True)
-        .agg(percent=("density", "mean"), mean=(y, "mean"), low=(y, "min"), high=(y, "max"))
-        .reset_index()
+def _stacked_categories(ax: Axes, data: pd.DataFrame, categories: list[str], palette: list) -> None:
+    """Stacked areas of distinct concepts per category against density (one band each)."""
+    counts = (
+        data.pivot_table(
+            index="percent", columns="category", values="unique_concepts", aggfunc="sum"
+        )
+        .reindex(columns=categories, fill_value=0)
+        .fillna(0)
+        .sort_index(ascending=False)
     )
-    stats["percent"] *= 100.0
-    ax.plot(stats["percent"], stats["mean"], marker="o", markersize=4, color=color, label=label)
-    ax.fill_between(
-        stats["percent"], stats["low"], stats["high"], color=color, alpha=0.25, linewidth=0
+    ax.stackplot(
+        counts.index.to_numpy(),
+        counts.to_numpy().T,
+        labels=categories,
+        colors=palette,
+        alpha=0.9,
+        linewidth=0.4,
+        edgecolor="white",
     )
-    _density_axis(ax, stats["percent"])
+    _density_axis(ax, counts.index)
+    ax.set_ylim(bottom=0)
+
+
+def plot_categories(
+    summary: pd.DataFrame, *, trial: int, methods: Sequence[str] | None = None
+) -> Figure:
+    """Figure 3: distinct concepts per Broden category against density, for one trial.
+
+    One row of panels per method (in the order of ``methods``), one column per layer; the
+    panels of a layer share their y axis, so methods compare by eye. Stacked areas: each
+    band's thickness is one category's count and the top edge the total, so a category at zero
+    is a missing band, never a line hidden under another one. Every category of the trial keeps
+    its colour and legend entry in every panel.
+    """
+    _require(
+        summary,
+        ["method", "trial", "density", "layer", "category", "unique_concepts"],
+        "categories figure",
+    )
+    trials = sorted(int(t) for t in summary["trial"].unique())
+    if trial not in trials:
+        raise PlotError(f"categories figure: trial {trial} is not in the table (has {trials})")
+    data = summary[(summary["trial"] == trial) & (summary["category"] != ALL_CATEGORIES)]
+    data = data.assign(percent=data["density"] * 100.0)
+    categories = sorted(data["category"].unique())
+    if not categories:
+        raise PlotError("categories figure: the summary holds no per-category rows")
+    palette = _category_palette(categories)
+    rows = list(_method_colours(data, methods, "categories figure"))
+    layers = _layers(data)
+    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
+        fig, axes = _figure(len(rows), len(layers), sharey="col")
+        for row, method in enumerate(rows):
+            for col, layer in enumerate(layers):
+                ax = axes[row, col]
+                panel = data[(data["method"] == method) & (data["layer"] == layer)]
+                _stacked_categories(ax, panel, categories, palette)
+                ax.set_title(_layer_title(method, layer, len(layers) > 1))
+                ax.set_ylabel("distinct concepts (stacked)" if col == 0 else "")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles[::-1], labels[::-1], title="category", loc="outside right upper",
+            frameon=False,
+        )  # fmt: skip
+        fig.suptitle(f"Distinct concepts per category, trial {trial}")
+    return fig
+
+
+def _whole_network(
+    accuracy: pd.DataFrame, summary: pd.DataFrame, consistency: pd.DataFrame
+) -> pd.DataFrame:
+    """Per (method, trial, level): top-1 (%), interpretable units and distinct concepts summed
+    over layers, and % of level-0 interpretable units still interpretable, pooled over layers.
+    """
+    keys = ["method", "trial", "level"]
+    totals = summary[summary["category"] == ALL_CATEGORIES]
+    counts = totals.groupby(keys)[["interpretable_units", "unique_concepts"]].sum()
+    pooled = consistency.groupby(keys)[["kept_units", "level0_units"]].sum()
+    level0 = pooled["level0_units"].where(pooled["level0_units"] > 0)  # NaN: none at level 0
+    still = 100.0 * pooled["kept_units"] / level0
+    out = accuracy.set_index(keys)[["density", "top1"]].assign(top1=lambda f: f["top1"] * 100)
+    out = out.join(counts, how="left").join(still.rename("still_interpretable"), how="left")
+    return out.reset_index()
 
 
 def plot_overview(
-    accuracy: pd.DataFrame, summary: pd.DataFrame, consistency: pd.DataFrame
+    accuracy: pd.DataFrame,
+    summary: pd.DataFrame,
+    consistency: pd.DataFrame,
+    methods: Sequence[str] | None = None,
 ) -> Figure:
-    """All trials combined: mean (line) and range (band) of top-1 accuracy, interpretable
-    units, distinct concepts and units still interpretable; one colour per layer.
+    """The whole network in 2 x 2 panels, one colour per method (mean over trials, min-max
+    band): top-1 accuracy; interpretable units summed over the dissected layers; distinct
+    concepts summed over layers (a concept found in two layers counts twice); and % of level-0
+    interpretable units still interpretable, pooled over layers (sum of kept units over sum of
+    level-0 units).
     """
-    _require(accuracy, ["level", "density", "top1"], "overview figure")
-    _require(summary, ["level", "density", "layer", "category"], "overview figure")
-    _require(consistency, ["level", "density", "layer", "still_interpretable"], "overview figure")
-    totals = summary[summary["category"] == ALL_CATEGORIES]
-    layers = _layers(totals)
-    colors = sns.color_palette("colorblind", len(layers) + 1)
-    n_trials = accuracy["trial"].nunique() if "trial" in accuracy else 1
+    key = ["method", "trial", "level"]
+    _require(accuracy, [*key, "density", "top1"], "overview figure")
+    _require(
+        summary,
+        [*key, "layer", "category", "interpretable_units", "unique_concepts"],
+        "overview figure",
+    )
+    _require(consistency, [*key, "layer", "level0_units", "kept_units"], "overview figure")
+    data = _whole_network(accuracy, summary, consistency)
+    colours = _method_colours(data, methods, "overview figure")
+    panels = [
+        ("top1", "top-1 accuracy (%)", "Accuracy", None),
+        ("interpretable_units", "interpretable units", "Interpretable units, summed over layers",
+         False),
+        ("unique_concepts", "distinct concepts", "Distinct concepts, summed over layers", False),
+        ("still_interpretable", "% of level-0 interpretable units",
+         "Still interpretable, pooled over layers", True),
+    ]  # fmt: skip
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
         fig, axes = _figure(2, 2)
-        top1 = accuracy.assign(top1=accuracy["top1"] * 100.0)
-        _band(axes[0, 0], top1, "top1", label=None, color=colors[-1])
-        axes[0, 0].set_ylabel("top-1 accuracy (%)")
-        axes[0, 0].set_title("Accuracy")
-        panels = [
-            (
-                axes[0, 1],
-                totals,
-                "interpretable_units",
-                "interpretable units",
-                "Interpretable units",
-            ),
-            (axes[1, 0], totals, "unique_concepts", "distinct concepts", "Distinct concepts"),
-            (
-                axes[1, 1],
-                consistency.assign(still_interpretable=consistency["still_interpretable"] * 100.0),
-                "still_interpretable",
-                "% of level-0 interpretable units",
-                "Still interpretable",
-            ),
-        ]
-        for ax, frame, y, label, title in panels:
-            for color, layer in zip(colors, layers):
-                _band(ax, frame[frame["layer"] == layer], y, label=layer, color=color)
-            ax.set_ylabel(label)
-            ax.set_ylim(bottom=0)
+        for ax, (y, label, title, percent) in zip(axes.flat, panels):
+            _method_bands(ax, data, y, colours)
+            if percent is None:
+                ax.set_ylabel(label)
+            else:
+                _y_axis(ax, label, percent=percent)
             ax.set_title(title)
-        axes[1, 1].set_ylim(0, 105)
-        axes[0, 1].legend(title="layer", frameon=False)
-        fig.suptitle(f"Mean over {n_trials} trial(s); band = min to max")
+        _method_legend(fig, colours, data["trial"].nunique())
     return fig
 
 

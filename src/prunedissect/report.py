@@ -1,11 +1,13 @@
 """A per-unit visual report: what each unit detects, at level 0 and at pruned levels.
 
-For each shown unit and level, in the manner of NetDissect's HTML report: the unit's label
+For each shown unit and column, in the manner of NetDissect's HTML report: the unit's label
 (concept of highest IoU), its category and IoU, and the probe images on which the unit fires
 most (largest maximum activation over the image), each dimmed outside the unit's thresholded
-activation mask and outlined along its edge. Level 0 and the chosen pruned levels stand side by
-side in one row per unit, so a reader sees a concept kept, changed or lost. Units are sorted by
-their level-0 IoU, highest first.
+activation mask and outlined along its edge. A column is one checkpoint, a (method, level) pair:
+level 0 first (the dense network every pruning method starts from), then the chosen pruned
+checkpoints, so two methods can stand side by side at one level. Each unit is one row, so a
+reader sees a concept kept, changed or lost against level 0. Units are sorted by their level-0
+IoU, highest first.
 
 The result is one self-contained HTML string (images embedded as base64), so it can be copied,
 mailed or embedded in ``snakemake --report`` without companion files. Nothing in it depends on
@@ -41,7 +43,7 @@ FATES = {
     "gained": "interpretable at this level only",
     "none": "interpretable at neither level",
 }
-"""Each unit's fate at a pruned level, compared with level 0 (the badges of the report)."""
+"""Each unit's fate at a pruned checkpoint, compared with level 0 (the badges of the report)."""
 
 _FATE_COLORS = {
     "kept": "#1b7837",
@@ -60,17 +62,26 @@ class ReportError(ValueError):
 class LevelData:
     """One dissected layer of one checkpoint: its per-unit labels and its activations.
 
-    ``units`` has the columns of a dissection ``units.parquet`` (:data:`UNIT_FILE_COLUMNS`);
-    ``activations`` is the N x K x h x w array of ``activations.npy`` (a memmap is fine: it is
-    read in chunks).
+    ``method`` and ``level`` name the checkpoint (level 0, shared by every method, may carry any
+    name, e.g. "dense"). ``units`` has the columns of a dissection ``units.parquet``
+    (:data:`UNIT_FILE_COLUMNS`); ``activations`` is the N x K x h x w array of
+    ``activations.npy`` (a memmap is fine: it is read in chunks).
     """
 
+    method: str
     level: int
     units: pd.DataFrame
     activations: np.ndarray
 
+    @property
+    def name(self) -> str:
+        """How the report names this checkpoint: "level 0 (dense)" or "<method>, level <n>"."""
+        return "level 0 (dense)" if self.level == 0 else f"{self.method}, level {self.level}"
 
-def load_level(*, level: int, units_path: str | Path, activations_path: str | Path) -> LevelData:
+
+def load_level(
+    *, method: str, level: int, units_path: str | Path, activations_path: str | Path
+) -> LevelData:
     """Read one dissected layer from its ``units.parquet`` and (memory-mapped) activations."""
     units = pd.read_parquet(units_path)
     missing = [c for c in UNIT_FILE_COLUMNS if c not in units.columns]
@@ -79,7 +90,7 @@ def load_level(*, level: int, units_path: str | Path, activations_path: str | Pa
             f"{units_path}: lacks columns {missing}; expected {list(UNIT_FILE_COLUMNS)}"
         )
     activations = np.load(activations_path, mmap_mode="r")
-    return LevelData(level=level, units=units, activations=activations)
+    return LevelData(method=method, level=level, units=units, activations=activations)
 
 
 def top_images(
@@ -150,7 +161,7 @@ def unit_strip(
 
 
 def concept_fate(base: Mapping[str, Any], other: Mapping[str, Any]) -> str:
-    """Classify a unit at a pruned level against level 0 (a key of :data:`FATES`)."""
+    """Classify a unit at a pruned checkpoint against level 0 (a key of :data:`FATES`)."""
     was, now = bool(base["interpretable"]), bool(other["interpretable"])
     if was and now:
         return "kept" if base["concept"] == other["concept"] else "changed"
@@ -182,25 +193,32 @@ img{display:block;margin-top:.3em;image-rendering:auto}
 
 
 def _check_levels(layer: str, datas: Sequence[LevelData]) -> None:
+    columns = [(d.method, d.level) for d in datas]
     if not datas or datas[0].level != 0:
         raise ReportError(
-            f"layer {layer}: the first level given must be level 0 (got "
-            f"{[d.level for d in datas]}); dissect level 0 to compare pruned levels with it"
+            f"layer {layer}: the first checkpoint given must be level 0 (got {columns}); "
+            "dissect level 0 to compare pruned levels with it"
+        )
+    repeated = [c for i, c in enumerate(columns) if c in columns[:i]]
+    if repeated:
+        raise ReportError(
+            f"layer {layer}: {repeated[0]} is given twice; each (method, level) is one column"
         )
     units0 = sorted(datas[0].units["unit"])
     for data in datas:
+        where = f"layer {layer} {data.method} level {data.level}"
         missing = [c for c in UNIT_FILE_COLUMNS if c not in data.units.columns]
         if missing:
-            raise ReportError(f"layer {layer} level {data.level}: units lack columns {missing}")
+            raise ReportError(f"{where}: units lack columns {missing}")
         if sorted(data.units["unit"]) != units0:
             raise ReportError(
-                f"layer {layer} level {data.level}: dissected units differ from level 0's; "
-                "every level must dissect the same units"
+                f"{where}: dissected units differ from level 0's; every level must dissect the "
+                "same units"
             )
         if data.activations.ndim != 4 or data.activations.shape[1] <= max(units0):
             raise ReportError(
-                f"layer {layer} level {data.level}: activations of shape "
-                f"{data.activations.shape} do not hold units 0..{max(units0)} (need N x K x h x w)"
+                f"{where}: activations of shape {data.activations.shape} do not hold units "
+                f"0..{max(units0)} (need N x K x h x w)"
             )
 
 
@@ -240,7 +258,7 @@ def _fate_summary(datas: Sequence[LevelData]) -> str:
     for data in datas[1:]:
         counts = fate_counts(datas[0].units, data.units)
         rows.append(
-            f"<tr><td>level {data.level}</td>"
+            f"<tr><td>{html.escape(data.name)}</td>"
             + "".join(f"<td>{counts[f]}</td>" for f in FATES)
             + "</tr>"
         )
@@ -254,6 +272,7 @@ def _layer_section(
     layer: str,
     datas: Sequence[LevelData],
     *,
+    densities: Mapping[tuple[str, int], float] | None,
     load_image: Callable[[int], Any],
     n_units: int,
     k: int,
@@ -263,19 +282,21 @@ def _layer_section(
     _check_levels(layer, datas)
     base = datas[0].units.sort_values(["iou", "unit"], ascending=[False, True], kind="stable")
     shown = [int(u) for u in base["unit"].head(n_units)]
-    tops = {d.level: top_images(d.activations, shown, k=k) for d in datas}
-    indexed = {d.level: d.units.set_index("unit") for d in datas}
+    # one entry per column, by position: two methods may share a level number
+    tops = [top_images(d.activations, shown, k=k) for d in datas]
+    indexed = [d.units.set_index("unit") for d in datas]
     rows = []
     for position, unit in enumerate(shown):
         cells = [f"<td>unit {unit}</td>"]
-        for data in datas:
-            row = indexed[data.level].loc[unit]
-            ids = [int(i) for i in tops[data.level][position]]
+        for column, data in enumerate(datas):
+            row = indexed[column].loc[unit]
+            ids = [int(i) for i in tops[column][position]]
             strip = unit_strip(data, unit=unit, image_ids=ids, load_image=load_image, tile=tile)
-            fate = None if data.level == 0 else concept_fate(indexed[0].loc[unit], row)
+            fate = None if column == 0 else concept_fate(indexed[0].loc[unit], row)
             cells.append(_cell(row, _encode(strip, image_format), ids, fate))
         rows.append(f'<tr id="{html.escape(layer)}-unit{unit}">{"".join(cells)}</tr>')
-    header = "<tr><th>unit</th>" + "".join(f"<th>level {d.level}</th>" for d in datas) + "</tr>"
+    titles = "".join(f"<th>{html.escape(_column_title(d, densities))}</th>" for d in datas)
+    header = f"<tr><th>unit</th>{titles}</tr>"
     return (
         f"<h2>{html.escape(layer)}</h2>"
         f"<p>Fate of every unit of {html.escape(layer)} against level 0:</p>"
@@ -285,6 +306,15 @@ def _layer_section(
     )
 
 
+def _column_title(data: LevelData, densities: Mapping[tuple[str, int], float] | None) -> str:
+    """The checkpoint's name, with its % of weights remaining when ``densities`` holds it
+    (level 0 is titled "dense" instead)."""
+    density = (densities or {}).get((data.method, data.level))
+    if density is None or data.level == 0:
+        return data.name
+    return f"{data.name} ({density * 100:.3g}% of weights)"
+
+
 def build_unit_report(
     *,
     trial: int,
@@ -292,17 +322,19 @@ def build_unit_report(
     load_image: Callable[[int], Any],
     n_units: int,
     top_k: int,
-    densities: Mapping[int, float] | None = None,
+    densities: Mapping[tuple[str, int], float] | None = None,
     tile: int = 112,
     image_format: str = "jpeg",
 ) -> str:
     """Return the HTML report of one trial.
 
-    ``layers`` maps each layer to its levels, level 0 first, then the pruned levels to show
-    beside it. ``load_image(i)`` returns probe image ``i`` (the row order of the activations),
-    e.g. ``Broden(root).load_image``. ``n_units`` units of highest level-0 IoU are shown, each
-    with its ``top_k`` images per level, drawn ``tile`` pixels square. ``densities`` (level ->
-    fraction of weights remaining) labels the levels when given.
+    ``layers`` maps each layer to its columns: level 0 first, then the pruned checkpoints to
+    show beside it, each a :class:`LevelData` of one (method, level); two methods at one level
+    stand side by side, and every column is compared with level 0. ``load_image(i)`` returns
+    probe image ``i`` (the row order of the activations), e.g. ``Broden(root).load_image``.
+    ``n_units`` units of highest level-0 IoU are shown, each with its ``top_k`` images per
+    column, drawn ``tile`` pixels square. ``densities`` ((method, level) -> fraction of weights
+    remaining) adds each pruned column's density to its title when given.
     """
     if n_units < 1 or top_k < 1 or tile < 8:
         raise ReportError("n_units and top_k must be >= 1 and tile >= 8")
@@ -313,15 +345,12 @@ def build_unit_report(
             cache[index] = load_image(index)
         return cache[index]
 
-    levels = sorted({d.level for datas in layers.values() for d in datas})
-    level_notes = ", ".join(
-        f"level {lv}" + (f" ({densities[lv] * 100:.3g}% of weights)" if densities else "")
-        for lv in levels
-    )
+    columns = dict.fromkeys(_column_title(d, densities) for ds in layers.values() for d in ds)
     sections = [
         _layer_section(
             layer,
             datas,
+            densities=densities,
             load_image=cached,
             n_units=n_units,
             k=top_k,
@@ -338,8 +367,8 @@ def build_unit_report(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Units of trial {trial}</title><style>{_CSS}</style></head><body>"
         f"<h1>Dissected units, trial {trial}</h1>"
-        f"<p>Levels: {html.escape(level_notes)}. Each image is dimmed outside the region where "
-        "the unit's activation exceeds its threshold; the label is the concept of highest IoU "
-        "(grey when the unit is not interpretable).</p>"
+        f"<p>Columns: {html.escape('; '.join(columns))}. Each image is dimmed outside "
+        "the region where the unit's activation exceeds its threshold; the label is the concept "
+        "of highest IoU (grey when the unit is not interpretable).</p>"
         f"<ul>{legend}</ul>{''.join(sections)}</body></html>\n"
     )

@@ -122,6 +122,22 @@ class TableError(ValueError):
     """Input files or frames do not fit together into a result table."""
 
 
+def method_order(table_methods: Iterable[str], methods: Iterable[str] | None = None) -> list[str]:
+    """The order of a study's methods: ``methods`` (the config's order, repeats dropped) or, by
+    default, the sorted names in ``table_methods`` (e.g. a table's ``method`` column).
+
+    Figures and the overview follow this order, so a method keeps its place (and colour) in
+    every output even where a table lacks another method. A method of the table that
+    ``methods`` lacks is an error.
+    """
+    present = set(table_methods)
+    order = list(dict.fromkeys(methods)) if methods is not None else sorted(present)
+    unknown = sorted(present - set(order))
+    if unknown:
+        raise TableError(f"methods {unknown} of the table are not in methods {order}")
+    return order
+
+
 # --------------------------------------------------------------------------- readers
 
 

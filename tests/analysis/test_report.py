@@ -122,16 +122,21 @@ def _activations(shift):
     return acts
 
 
+LEVEL0_UNITS = _units(
+    [True, True, False, True], ["dog", "sky", "red", "car"], [0.1, 0.3, 0.02, 0.2]
+)
+
+
 def _report(level_units=None, **kwargs):
     images = _images()
     level0 = report.LevelData(
+        method="dense",
         level=0,
-        units=_units(
-            [True, True, False, True], ["dog", "sky", "red", "car"], [0.1, 0.3, 0.02, 0.2]
-        ),
+        units=LEVEL0_UNITS,
         activations=_activations(0),
     )
     level3 = report.LevelData(
+        method="lottery",
         level=3,
         units=(
             level_units
@@ -148,7 +153,7 @@ def _report(level_units=None, **kwargs):
         load_image=lambda i: images[i],
         n_units=3,
         top_k=TOP,
-        densities={0: 1.0, 3: 0.512},
+        densities={("dense", 0): 1.0, ("lottery", 3): 0.512},
         tile=TILE,
         image_format="png",
     )
@@ -176,9 +181,67 @@ def test_unit_report_rows_labels_images_and_badges():
             with Image.open(io.BytesIO(base64.b64decode(payload))) as strip:
                 assert strip.size == (TOP * TILE + (TOP - 1) * 4, TILE)
     assert html.count("data:image/png;base64,") == 3 * 2
-    assert "IoU 0.300" in html and "bus" in html and "level 3 (51.2% of weights)" in html
+    assert "IoU 0.300" in html and "bus" in html
+    assert (
+        "<tr><th>unit</th><th>level 0 (dense)</th><th>lottery, level 3 (51.2% of weights)</th>"
+        in html
+    )
     # fate counts over all four units at level 3: dog kept, car->bus changed, sky lost, red gained
-    assert "<td>level 3</td><td>1</td><td>1</td><td>1</td><td>1</td><td>0</td>" in html
+    assert "<td>lottery, level 3</td><td>1</td><td>1</td><td>1</td><td>1</td><td>0</td>" in html
+
+
+def test_unit_report_places_two_methods_side_by_side_at_one_level():
+    images = _images()
+    level0 = report.LevelData(
+        method="dense", level=0, units=LEVEL0_UNITS, activations=_activations(0)
+    )
+    # lottery: dog kept, sky lost, red gained, car -> bus changed
+    lottery = report.LevelData(
+        method="lottery",
+        level=3,
+        units=_units(
+            [True, False, True, True], ["dog", "sky", "red", "bus"], [0.2, 0.01, 0.06, 0.1]
+        ),
+        activations=_activations(2),
+    )
+    # oneshot: dog and sky kept, red still not interpretable, car lost
+    oneshot = report.LevelData(
+        method="oneshot",
+        level=3,
+        units=_units(
+            [True, True, False, False], ["dog", "sky", "red", "car"], [0.2, 0.2, 0.0, 0.0]
+        ),
+        activations=_activations(5),
+    )
+    html = report.build_unit_report(
+        trial=0,
+        layers={"layer3": [level0, lottery, oneshot]},
+        load_image=lambda i: images[i],
+        n_units=3,
+        top_k=TOP,
+        densities={("lottery", 3): 0.512, ("oneshot", 3): 0.512},
+        tile=TILE,
+        image_format="png",
+    )
+    assert (
+        "<tr><th>unit</th><th>level 0 (dense)</th><th>lottery, level 3 (51.2% of weights)</th>"
+        "<th>oneshot, level 3 (51.2% of weights)</th></tr>"
+    ) in html
+    assert "Columns: level 0 (dense); lottery, level 3 (51.2% of weights); oneshot" in html
+    rows = dict(re.findall(r'<tr id="layer3-unit(\d+)">(.*?)</tr>', html))
+    badges = {
+        int(unit): re.findall(r">(kept|changed|lost|gained|none)</span>", row)
+        for unit, row in rows.items()
+    }
+    # each column against level 0: (lottery, oneshot)
+    assert badges == {1: ["lost", "kept"], 3: ["changed", "lost"], 0: ["kept", "kept"]}
+    for unit, row in rows.items():  # each column's own top images (see _activations)
+        alts = re.findall(r'alt="top images ([\d, ]+)"', row)
+        assert [int(a.split(",")[0]) for a in alts] == [
+            (int(unit) + shift) % N_IMAGES for shift in (0, 2, 5)
+        ]
+    assert "<td>lottery, level 3</td><td>1</td><td>1</td><td>1</td><td>1</td><td>0</td>" in html
+    assert "<td>oneshot, level 3</td><td>2</td><td>0</td><td>1</td><td>0</td><td>1</td>" in html
 
 
 def test_unit_report_masks_show_where_the_unit_fires():
@@ -200,11 +263,22 @@ def test_unit_report_rejects_mismatched_inputs():
         _report(level_units=_units([True], ["dog"], [0.2]))
     images = _images()
     level3 = report.LevelData(
-        level=3, units=_units([True], ["a"], [0.1]), activations=_activations(0)
+        method="lottery", level=3, units=_units([True], ["a"], [0.1]), activations=_activations(0)
     )
-    with pytest.raises(report.ReportError, match="must be level 0"):
+    with pytest.raises(report.ReportError, match="first checkpoint given must be level 0"):
         report.build_unit_report(
             trial=0, layers={"layer3": [level3]}, load_image=lambda i: images[i], n_units=1, top_k=1
+        )
+    level0 = report.LevelData(
+        method="dense", level=0, units=level3.units, activations=_activations(0)
+    )
+    with pytest.raises(report.ReportError, match=r"\('lottery', 3\) is given twice"):
+        report.build_unit_report(
+            trial=0,
+            layers={"layer3": [level0, level3, level3]},
+            load_image=lambda i: images[i],
+            n_units=1,
+            top_k=1,
         )
 
 
@@ -213,14 +287,17 @@ def test_load_level_reads_files(tmp_path):
     units.to_parquet(tmp_path / "units.parquet")
     np.save(tmp_path / "activations.npy", _activations(0)[:, :2])
     data = report.load_level(
+        method="oneshot",
         level=2,
         units_path=tmp_path / "units.parquet",
         activations_path=tmp_path / "activations.npy",
     )
     assert isinstance(data.activations, np.memmap) and data.activations.shape == (8, 2, 4, 4)
+    assert (data.method, data.level, data.name) == ("oneshot", 2, "oneshot, level 2")
     units.drop(columns=["iou"]).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(report.ReportError, match=r"lacks columns \['iou'\]"):
         report.load_level(
+            method="oneshot",
             level=2,
             units_path=tmp_path / "bad.parquet",
             activations_path=tmp_path / "activations.npy",
@@ -354,7 +431,7 @@ def test_rules_build_tables_figures_and_report(tmp_path):
     html = (tmp_path / "results/report/units_trial0.html").read_text()
     assert html.count('<tr id="layer3-unit') == 4
     assert html.count("data:image/jpeg;base64,") == 4 * 2
-    assert "<th>level 0</th><th>level 2</th>" in html
+    assert re.search(r"<th>level 0 \(dense\)</th><th>\w+, level 2 \(64% of weights\)</th>", html)
     for rule in (
         "gather_accuracy",
         "gather_units",

@@ -39,14 +39,34 @@ FOUR_UNITS = {
 }
 DENSITY = {0: 1.0, 1: 0.8, 2: 0.64}
 
+# A second method pruning the same level-0 network (FOUR_UNITS[0]) differently.
+# level 1: unit 0 changes dog -> cat, 1 keeps sky, 2 keeps red, 3 stays uninterpretable.
+# level 2: only unit 2 (red) is still interpretable.
+ONESHOT_UNITS = {
+    0: FOUR_UNITS[0],
+    1: [
+        ("cat", "object", 0.08, True),
+        ("sky", "scene", 0.07, True),
+        ("red", "color", 0.06, True),
+        ("grass", "material", 0.01, False),
+    ],
+    2: [
+        ("cat", "object", 0.02, False),
+        ("sky", "scene", 0.03, False),
+        ("red", "color", 0.09, True),
+        ("grass", "material", 0.01, False),
+    ],
+}
 
-def _units_frame(trials=(0,), layer="layer3") -> pd.DataFrame:
+
+def _units_frame(trials=(0,), layer="layer3", method="lottery", labels=None) -> pd.DataFrame:
     rows = []
     for trial in trials:
-        for level, units in FOUR_UNITS.items():
+        for level, units in (labels or FOUR_UNITS).items():
             for unit, (concept, category, iou, interpretable) in enumerate(units):
                 rows.append(
                     dict(
+                        method=method,
                         trial=trial,
                         level=level,
                         layer=layer,
@@ -61,10 +81,11 @@ def _units_frame(trials=(0,), layer="layer3") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _metrics_frame(trials=(0,)) -> pd.DataFrame:
+def _metrics_frame(trials=(0,), method="lottery") -> pd.DataFrame:
     return pd.DataFrame(
         [
             dict(
+                method=method,
                 trial=t,
                 level=lv,
                 density=DENSITY[lv],
@@ -82,24 +103,29 @@ def _metrics_frame(trials=(0,)) -> pd.DataFrame:
 def _write_inputs(root, trials=(0, 1)):
     """Per-checkpoint files laid out as the training and dissection stages write them."""
     metrics, units = [], []
-    for row in _metrics_frame(trials).to_dict("records"):
+    for row in _metrics_frame(trials).drop(columns="method").to_dict("records"):
         path = root / f"results/train/trial{row['trial']}/level{row['level']}/metrics.json"
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({**row, "params_total": 1000, "epochs": 2, "seed": 0}))
         metrics.append(path)
     frame = _units_frame(trials)
-    for (trial, level, layer), group in frame.groupby(["trial", "level", "layer"]):
+    keys = ["method", "trial", "level", "layer"]
+    for key, group in frame.groupby(keys):
+        method, trial, level, layer = key
         path = root / f"results/dissect/trial{trial}/level{level}/{layer}/units.parquet"
         path.parent.mkdir(parents=True)
-        group.drop(columns=["trial", "level", "layer"]).to_parquet(path)
-        units.append(((trial, level, layer), path))
+        group.drop(columns=keys).to_parquet(path)
+        units.append((key, path))
     return metrics, units
 
 
 def test_accuracy_table_reads_metrics_files_with_fixed_dtypes(tmp_path):
     metrics, _ = _write_inputs(tmp_path)
-    accuracy = tables.accuracy_table(tables.read_metrics(reversed(metrics)))
+    accuracy = tables.accuracy_table(
+        tables.read_metrics(reversed(metrics), ["lottery"] * len(metrics))
+    )
     assert list(accuracy.columns) == list(tables.COLUMNS["accuracy"])
+    assert set(accuracy["method"]) == {"lottery"}
     assert accuracy[["trial", "level"]].values.tolist() == [
         [0, 0],
         [0, 1],
@@ -119,7 +145,20 @@ def test_read_metrics_names_the_file_lacking_a_key(tmp_path):
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({"trial": 0, "level": 0, "density": 1.0}))
     with pytest.raises(TableError, match=r"metrics.json lacks \['params_remaining'"):
-        tables.read_metrics([path])
+        tables.read_metrics([path], ["lottery"])
+
+
+def test_read_metrics_counts_a_shared_level_zero_under_each_method_it_is_listed_for(tmp_path):
+    metrics, _ = _write_inputs(tmp_path, trials=(0,))
+    level0, level1, _ = metrics
+    frame = tables.read_metrics([level0, level1, level0], ["lottery", "lottery", "oneshot"])
+    assert frame[["method", "level"]].values.tolist() == [
+        ["lottery", 0],
+        ["lottery", 1],
+        ["oneshot", 0],
+    ]
+    with pytest.raises(ValueError):
+        tables.read_metrics([level0, level1], ["lottery"])
 
 
 def test_accuracy_rejects_percentages_and_duplicates():
@@ -136,10 +175,11 @@ def test_dissection_units_take_their_keys_from_the_caller_not_the_path(tmp_path)
     (key, path), *_ = units
     moved = tmp_path / "anywhere.parquet"
     moved.write_bytes(path.read_bytes())
-    frame = tables.read_dissection_units([moved], [(7, 12, "layer4.1")])
-    assert frame[["trial", "level", "layer"]].drop_duplicates().values.tolist() == [
-        [7, 12, "layer4.1"]
+    frame = tables.read_dissection_units([moved], [("reinit", 7, 12, "layer4.1")])
+    assert frame[["method", "trial", "level", "layer"]].drop_duplicates().values.tolist() == [
+        ["reinit", 7, 12, "layer4.1"]
     ]
+    assert list(frame.columns[:4]) == ["method", "trial", "level", "layer"]
     assert len(frame) == 4
     with pytest.raises(ValueError):
         tables.read_dissection_units([moved, moved], [key])
@@ -147,7 +187,7 @@ def test_dissection_units_take_their_keys_from_the_caller_not_the_path(tmp_path)
 
 def test_units_table_joins_density_and_sorts(tmp_path):
     metrics, units = _write_inputs(tmp_path)
-    accuracy = tables.accuracy_table(tables.read_metrics(metrics))
+    accuracy = tables.accuracy_table(tables.read_metrics(metrics, ["lottery"] * len(metrics)))
     units = units[::-1]
     dissected = tables.read_dissection_units([p for _, p in units], [k for k, _ in units])
     table = tables.units_table(dissected, accuracy)
@@ -172,7 +212,7 @@ def test_units_table_joins_density_and_sorts(tmp_path):
 
 def test_units_table_demands_accuracy_for_every_checkpoint():
     accuracy = tables.accuracy_table(_metrics_frame().query("level < 2"))
-    with pytest.raises(TableError, match="no accuracy row .* trial 0 level 2"):
+    with pytest.raises(TableError, match="no accuracy row .* lottery trial 0 level 2"):
         tables.units_table(_units_frame(), accuracy)
 
 
@@ -258,11 +298,107 @@ def test_consistency_compares_within_trial_and_layer():
 
 def test_consistency_needs_level_zero_and_the_same_units():
     units = _units_table()
-    with pytest.raises(TableError, match="level 0 is not dissected for trial 0 layer layer3"):
+    with pytest.raises(
+        TableError, match="level 0 is not dissected for lottery trial 0 layer layer3"
+    ):
         tables.consistency_table(units[units.level > 0])
     extra = units[units.level == 1].head(1).assign(unit=99)
     with pytest.raises(TableError, match="unit 99 .* has no level-0 counterpart"):
         tables.consistency_table(pd.concat([units, extra]))
+
+
+def _two_methods(trials=(0,)) -> dict[str, pd.DataFrame]:
+    """lottery (FOUR_UNITS) and oneshot (ONESHOT_UNITS), both pruned from one shared level 0."""
+    units = pd.concat(
+        [_units_frame(trials), _units_frame(trials, method="oneshot", labels=ONESHOT_UNITS)]
+    ).sample(frac=1, random_state=0)
+    metrics = pd.concat([_metrics_frame(trials, "oneshot"), _metrics_frame(trials)])
+    accuracy = tables.accuracy_table(metrics)
+    units = tables.units_table(units, accuracy)
+    return {
+        "accuracy": accuracy,
+        "units": units,
+        "summary": tables.summary_table(units),
+        "consistency": tables.consistency_table(units),
+    }
+
+
+def test_two_methods_share_level_zero_and_each_get_a_whole_curve():
+    frames = _two_methods()
+    assert tables.check_tables(frames) == []
+    for name, frame in frames.items():
+        assert frame["method"].tolist() == sorted(frame["method"]), name  # sorted by method
+        level0 = frame[frame["level"] == 0]
+        lottery, oneshot = (
+            level0[level0["method"] == m].drop(columns="method").reset_index(drop=True)
+            for m in ("lottery", "oneshot")
+        )
+        pd.testing.assert_frame_equal(lottery, oneshot)
+    summary = frames["summary"].query("method == 'oneshot'")
+    got = {
+        (row.level, row.category): (row.interpretable_units, row.unique_concepts)
+        for row in summary.itertuples()
+        if row.interpretable_units
+    }
+    assert got == {
+        (0, "all"): (3, 3),
+        (0, "color"): (1, 1),
+        (0, "object"): (1, 1),
+        (0, "scene"): (1, 1),
+        # cat, sky and red
+        (1, "all"): (3, 3),
+        (1, "color"): (1, 1),
+        (1, "object"): (1, 1),
+        (1, "scene"): (1, 1),
+        # red alone
+        (2, "all"): (1, 1),
+        (2, "color"): (1, 1),
+    }
+    lottery = frames["summary"].query("method == 'lottery' and category == 'all'")
+    assert lottery["interpretable_units"].tolist() == [3, 3, 0]  # as with lottery alone
+    assert lottery["unique_concepts"].tolist() == [3, 2, 0]
+
+
+def test_consistency_of_each_method_against_the_shared_level_zero_by_hand():
+    table = tables.consistency_table(_two_methods()["units"])
+    counts = {
+        (row.method, row.level): (row.level0_units, row.kept_units, row.same_concept_units)
+        for row in table.itertuples()
+    }
+    assert counts == {
+        ("lottery", 0): (3, 3, 3),
+        ("lottery", 1): (3, 2, 1),  # dog kept, sky -> tree, red lost
+        ("lottery", 2): (3, 0, 0),
+        ("oneshot", 0): (3, 3, 3),
+        ("oneshot", 1): (3, 3, 2),  # dog -> cat, sky and red kept
+        ("oneshot", 2): (3, 1, 1),  # red alone
+    }
+    still = table.set_index(["method", "level"])["still_interpretable"]
+    same = table.set_index(["method", "level"])["same_concept"]
+    assert still[("oneshot", 1)] == 1.0 and same[("oneshot", 1)] == pytest.approx(2 / 3)
+    assert still[("oneshot", 2)] == pytest.approx(1 / 3) and same[("oneshot", 2)] == 1.0
+    assert still[("lottery", 1)] == pytest.approx(2 / 3) and same[("lottery", 1)] == 0.5
+
+
+def test_check_tables_flags_level_zero_differing_between_methods_and_rising_densities():
+    frames = _two_methods((0, 1))
+    broken = dict(frames)
+    accuracy = frames["accuracy"].copy()
+    accuracy.loc[(accuracy.method == "oneshot") & (accuracy.level == 0), "top1"] = 0.5
+    broken["accuracy"] = accuracy
+    units = frames["units"].copy()
+    units.loc[(units.method == "oneshot") & (units.level == 0) & (units.unit == 1), "iou"] = 0.5
+    broken["units"] = units
+    summary = frames["summary"].copy()
+    rising = (summary.method == "oneshot") & (summary.trial == 1) & (summary.level == 2)
+    summary.loc[rising, "density"] = 0.9
+    broken["summary"] = summary
+    shared = "level-0 rows differ between methods; every method shares one dense network per trial"
+    assert tables.check_tables(broken) == [
+        f"accuracy: {shared}",
+        f"units: {shared}",
+        "summary: oneshot trial 1: densities do not decrease with level",
+    ]
 
 
 def test_written_tables_are_byte_identical_and_self_describing(tmp_path):
@@ -327,11 +463,20 @@ def test_check_tables_accepts_good_tables_and_names_each_problem():
     broken["consistency"] = consistency
     broken["summary"] = frames["summary"].drop(columns=["unique_concepts"])
     problems = tables.check_tables(broken)
-    assert "accuracy: trial 0 densities do not decrease with level" in problems
+    assert "accuracy: lottery trial 0: densities do not decrease with level" in problems
     assert "units.iou: values outside [0, 1]" in problems
     assert "consistency.same_concept: level 0 differs from 1.0" in problems
     assert any(p.startswith("summary: columns") for p in problems)
     assert len(problems) == 4
+
+
+def test_method_order_follows_the_config_and_defaults_to_sorted_names():
+    table = ["oneshot", "lottery", "oneshot"]
+    assert tables.method_order(table) == ["lottery", "oneshot"]
+    config = ["random", "oneshot", "lottery", "oneshot"]
+    assert tables.method_order(table, config) == ["random", "oneshot", "lottery"]
+    with pytest.raises(TableError, match=r"methods \['oneshot'\] of the table are not in"):
+        tables.method_order(table, ["lottery"])
 
 
 def test_markdown_columns_documents_every_column():

@@ -1,6 +1,5 @@
 """Rules plot_*: result tables -> one figure (params.figure) as PNG and PDF."""
 
-
 from prunedissect import plots, tables
 from prunedissect.logs import log_to_file
 
@@ -12,16 +11,19 @@ def table(name):
 
 
 figure = snakemake.params.figure
+methods = snakemake.params.methods  # config order: fixes each method's colour
 if figure == "accuracy":
-    fig = plots.plot_accuracy(table("accuracy"))
+    fig = plots.plot_accuracy(table("accuracy"), methods=methods)
 elif figure == "interpretability":
-    fig = plots.plot_interpretability(table("summary"))
+    fig = plots.plot_interpretability(table("summary"), methods=methods)
 elif figure == "categories":
-    fig = plots.plot_categories(table("summary"), trial=snakemake.params.trial)
+    fig = plots.plot_categories(table("summary"), trial=snakemake.params.trial, methods=methods)
 elif figure == "consistency":
-    fig = plots.plot_consistency(table("consistency"))
+    fig = plots.plot_consistency(table("consistency"), methods=methods)
 elif figure == "overview":
-    fig = plots.plot_overview(table("accuracy"), table("summary"), table("consistency"))
+    fig = plots.plot_overview(
+        table("accuracy"), table("summary"), table("consistency"), methods=methods
+    )
 else:
     raise ValueError(f"unknown figure {figure!r}")
 plots.save_figure(fig, snakemake.output)
