@@ -271,8 +271,9 @@ def plot_categories(
 ) -> Figure:
     """Figure 3: distinct concepts per Broden category against density, for one trial.
 
-    One row of panels per method (in the order of ``methods``), one column per layer; the
-    panels of a layer share their y axis, so methods compare by eye. Stacked areas: each
+    One row of panels per method (in the order of ``methods``), one column per layer; with one
+    layer, the methods side by side in one row. The panels of a layer share their y axis, so
+    methods compare by eye. Stacked areas: each
     band's thickness is one category's count and the top edge the total, so a category at zero
     is a missing band, never a line hidden under another one. Every category of the trial keeps
     its colour and legend entry in every panel.
@@ -291,21 +292,33 @@ def plot_categories(
     if not categories:
         raise PlotError("categories figure: the summary holds no per-category rows")
     palette = _category_palette(categories)
-    rows = list(_method_colours(data, methods, "categories figure"))
+    order = list(_method_colours(data, methods, "categories figure"))
     layers = _layers(data)
+    # one layer: the methods side by side in one row; else a row per method, a column per layer
+    grid = {
+        (method, layer): (0, i) if len(layers) == 1 else (i, j)
+        for i, method in enumerate(order)
+        for j, layer in enumerate(layers)
+    }
+    shape = (1, len(order)) if len(layers) == 1 else (len(order), len(layers))
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
-        fig, axes = _figure(len(rows), len(layers), sharey="col")
-        for row, method in enumerate(rows):
-            for col, layer in enumerate(layers):
-                ax = axes[row, col]
-                panel = data[(data["method"] == method) & (data["layer"] == layer)]
-                _stacked_categories(ax, panel, categories, palette)
-                ax.set_title(_layer_title(method, layer, len(layers) > 1))
-                ax.set_ylabel("distinct concepts (stacked)" if col == 0 else "")
+        fig, axes = _figure(*shape, sharey="all" if len(layers) == 1 else "col")
+        for (method, layer), (row, col) in grid.items():
+            ax = axes[row, col]
+            panel = data[(data["method"] == method) & (data["layer"] == layer)]
+            _stacked_categories(ax, panel, categories, palette)
+            ax.set_title(_layer_title(method, layer, len(layers) > 1))
+            ax.set_ylabel("distinct concepts (stacked)" if col == 0 else "")
+        # shared limits from the data: the tallest stack of each layer (all, with one layer)
+        tallest = data.groupby(["layer", "method", "percent"])["unique_concepts"].sum()
+        for layer in layers:
+            top = max(float(tallest.loc[layer].max()), 1.0)
+            row, col = grid[(order[0], layer)]
+            axes[row, col].set_ylim(0, top * 1.05)
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(
-            handles[::-1], labels[::-1], title="category", loc="outside right upper",
-            frameon=False,
+            handles, labels, title="category", loc="outside lower center",
+            ncols=len(categories), frameon=False,
         )  # fmt: skip
         fig.suptitle(f"Distinct concepts per category, trial {trial}")
     return fig

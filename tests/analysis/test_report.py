@@ -310,8 +310,9 @@ CONCEPTS = [("red", "color"), ("dog", "object"), ("sky", "scene"), ("wood", "mat
 K_UNITS, MAP = 6, 4
 
 
-def _write_study(root, *, trials, levels):
-    """The files training and dissection leave behind, for a tiny synthetic study."""
+def _write_study(root, *, trials, levels, methods):
+    """The files training and dissection leave behind, for a tiny synthetic study: level 0 once
+    under dense/, the pruned levels under each method's directory."""
     rng = np.random.default_rng(0)
     probe = root / "resources/concepts/probe"
     labels = [LabelSpec(i + 1, name, category) for i, (name, category) in enumerate(CONCEPTS)]
@@ -322,55 +323,60 @@ def _write_study(root, *, trials, levels):
         seg[: 2 + i % 4] = 2
         writer.add(f"img{i}", image=image, pixel={"object": [seg]}, image_level={"scene": [3]})
     writer.close()
-    for trial in range(trials):
-        for level in range(levels + 1):
-            density = 0.8**level
-            train = root / f"results/train/trial{trial}/level{level}"
-            train.mkdir(parents=True)
-            (train / "metrics.json").write_text(
-                json.dumps(
-                    dict(
-                        trial=trial,
-                        level=level,
-                        density=density,
-                        params_remaining=round(1000 * density),
-                        params_total=1000,
-                        top1=0.9 - 0.05 * level,
-                        top5=0.99,
-                        loss=0.4,
-                        epochs=1,
-                        wall_time_s=1.0,
-                        seed=trial,
-                    )
-                )
-            )
-            dissect = root / f"results/dissect/trial{trial}/level{level}/layer3"
-            dissect.mkdir(parents=True)
-            np.save(
-                dissect / "activations.npy",
-                rng.random((N_IMAGES, K_UNITS, MAP, MAP)).astype(np.float16),
-            )
-            write_checksum(dissect / "activations.npy")  # as extract_activations does
-            picks = [(u + level * (u % 2)) % len(CONCEPTS) for u in range(K_UNITS)]
-            ious = 0.1 - 0.03 * level + 0.01 * np.arange(K_UNITS) / K_UNITS
-            pd.DataFrame(
+    checkpoints = [("dense", trial, 0) for trial in range(trials)] + [
+        (method, trial, level)
+        for method in methods
+        for trial in range(trials)
+        for level in range(1, levels + 1)
+    ]
+    for method, trial, level in checkpoints:
+        density = 0.8**level
+        train = root / f"results/train/{method}/trial{trial}/level{level}"
+        train.mkdir(parents=True)
+        (train / "metrics.json").write_text(
+            json.dumps(
                 dict(
-                    unit=range(K_UNITS),
-                    threshold=0.8,
-                    concept=[CONCEPTS[p][0] for p in picks],
-                    category=[CONCEPTS[p][1] for p in picks],
-                    iou=ious,
-                    interpretable=ious > 0.05,
+                    trial=trial,
+                    level=level,
+                    density=density,
+                    params_remaining=round(1000 * density),
+                    params_total=1000,
+                    top1=0.9 - 0.05 * level - 0.01 * (method == "oneshot"),
+                    top5=0.99,
+                    loss=0.4,
+                    epochs=1,
+                    wall_time_s=1.0,
+                    seed=trial,
                 )
-            ).to_parquet(dissect / "units.parquet")
-            tally = pd.DataFrame(
-                [
-                    dict(unit=u, concept=c, category=g, intersection=1, union=2, iou=0.5)
-                    for u in range(K_UNITS)
-                    for c, g in CONCEPTS
-                ]
             )
-            tally.to_parquet(dissect / "tally.parquet")
+        )
+        dissect = root / f"results/dissect/{method}/trial{trial}/level{level}/layer3"
+        dissect.mkdir(parents=True)
+        np.save(
+            dissect / "activations.npy",
+            rng.random((N_IMAGES, K_UNITS, MAP, MAP)).astype(np.float16),
+        )
+        write_checksum(dissect / "activations.npy")  # as extract_activations does
+        picks = [(u + level * (u % 2)) % len(CONCEPTS) for u in range(K_UNITS)]
+        ious = 0.1 - 0.03 * level + 0.01 * np.arange(K_UNITS) / K_UNITS
+        pd.DataFrame(
+            dict(
+                unit=range(K_UNITS),
+                threshold=0.8,
+                concept=[CONCEPTS[p][0] for p in picks],
+                category=[CONCEPTS[p][1] for p in picks],
+                iou=ious,
+                interpretable=ious > 0.05,
+            )
+        ).to_parquet(dissect / "units.parquet")
+        tally = pd.DataFrame(
+            [
+                dict(unit=u, concept=c, category=g, intersection=1, union=2, iou=0.5)
+                for u in range(K_UNITS)
+                for c, g in CONCEPTS
+            ]
+        )
+        tally.to_parquet(dissect / "tally.parquet")
 
 
 TARGETS = [
@@ -392,9 +398,10 @@ TARGETS = [
 
 @pytest.mark.slow
 def test_rules_build_tables_figures_and_report(tmp_path):
-    trials, levels = 2, 2
-    _write_study(tmp_path, trials=trials, levels=levels)
+    trials, levels, methods = 2, 2, ["lottery", "oneshot"]
+    _write_study(tmp_path, trials=trials, levels=levels, methods=methods)
     config = {
+        "methods": [{"name": name, "kind": name} for name in methods],
         "trials": trials,
         "pruning": {"levels": levels},
         "dissection": {"layers": ["layer3"]},
@@ -415,11 +422,13 @@ def test_rules_build_tables_figures_and_report(tmp_path):
         for name in tables.COLUMNS
     }
     assert tables.check_tables(frames) == []
-    assert len(frames["accuracy"]) == trials * (levels + 1)
-    assert len(frames["units"]) == trials * (levels + 1) * K_UNITS
+    # level 0 is listed under every method
+    assert len(frames["accuracy"]) == len(methods) * trials * (levels + 1)
+    assert len(frames["units"]) == len(methods) * trials * (levels + 1) * K_UNITS
+    assert sorted(frames["summary"]["method"].unique()) == methods
     assert set(frames["summary"]["category"]) == {"all", "color", "material", "object", "scene"}
     level0 = frames["consistency"].query("level == 0")
-    assert level0["still_interpretable"].tolist() == [1.0, 1.0]
+    assert level0["still_interpretable"].tolist() == [1.0] * len(methods) * trials
     for target in TARGETS:
         path = tmp_path / target
         assert path.stat().st_size > 0, target
@@ -430,8 +439,13 @@ def test_rules_build_tables_figures_and_report(tmp_path):
             assert path.read_bytes().startswith(b"%PDF-")
     html = (tmp_path / "results/report/units_trial0.html").read_text()
     assert html.count('<tr id="layer3-unit') == 4
-    assert html.count("data:image/jpeg;base64,") == 4 * 2
-    assert re.search(r"<th>level 0 \(dense\)</th><th>\w+, level 2 \(64% of weights\)</th>", html)
+    # level 0 and the last level of both methods side by side
+    assert html.count("data:image/jpeg;base64,") == 4 * 3
+    assert re.search(
+        r"<th>level 0 \(dense\)</th><th>lottery, level 2 \(64% of weights\)</th>"
+        r"<th>oneshot, level 2 \(64% of weights\)</th>",
+        html,
+    )
     for rule in (
         "gather_accuracy",
         "gather_units",

@@ -71,6 +71,9 @@ def test_tables_hold_documented_columns_and_sane_values(test_study):
     pruned = accuracy[accuracy.level > 0].set_index(["method", "trial", "level"]).loss
     for arm in ("finetune", "oneshot", "random", "reinit"):
         assert (pruned[arm] != pruned["lottery"]).any(), arm
+    # ... and coincide where they must: one-shot pruning to level 1's density is one round of
+    # iterative pruning of the same dense network, rewound and trained the same way
+    assert pruned.xs(("oneshot", 1), level=[0, 2]).equals(pruned.xs(("lottery", 1), level=[0, 2]))
     units = frames["units"]
     assert units.unit.min() == 0
     # width 4: layer3 = 16 units
