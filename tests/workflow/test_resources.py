@@ -93,3 +93,21 @@ def test_the_paper_cost_is_one_figure_in_readme_and_preset():
         for path in (REPO / "README.md", PRESETS["paper"])
     }
     assert figures[REPO / "README.md"] == figures[PRESETS["paper"]] == {"1,450"}, figures
+
+
+def test_the_cost_of_each_further_arm_in_readme_and_preset():
+    """Per arm, 3 trials x 19 levels x its epochs per level at ~1,250 images/s (README)."""
+    config = preset("paper")
+    levels, epochs = config["pruning"]["levels"], config["training"]["epochs"]
+    rewound = epochs - config["pruning"]["rewind"]["step"]
+    per_epoch = 1_281_167 / 1250 / 3600  # GPU-hours
+    hours = {
+        kind: config["trials"] * levels * level_epochs * per_epoch
+        for kind, level_epochs in (("oneshot", rewound), ("reinit", epochs), ("finetune", 2))
+    }
+    assert 1350 < hours["oneshot"] < 1370 and 1450 < hours["reinit"] < 1470
+    assert 30 <= round(hours["finetune"], -1) <= 30
+    for path in (REPO / "README.md", PRESETS["paper"]):
+        text = " ".join(path.read_text().split())
+        for figure in ("1,360", "1,460", "30"):
+            assert f"about {figure}" in text.replace("# ", ""), (path, figure)

@@ -151,14 +151,10 @@ def test_one_level_analysis_reruns_without_training(test_study):
 
 
 def test_one_methods_analysis_reruns_alone(test_study):
-    """README, "Partial reruns": one arm's dissection rebuilt; no training, no other arm."""
-    targets = [
-        f"results/dissect/oneshot/trial{trial}/level{level}/layer3/units.parquet"
-        for trial in (0, 1)
-        for level in (1, 2)
-    ]
-    jobs = dry_run_jobs(test_study, *targets, "--forcerun", "extract_activations")
-    assert jobs == {"extract_activations": 4, "tally_iou": 4}
+    """README, "Partial reruns": one arm's dissection rebuilt (its target rule dissect_<method>:
+    2 trials x 2 pruned levels); no training, no other arm, not the shared level 0."""
+    jobs = dry_run_jobs(test_study, "dissect_oneshot", "--forcerun", "extract_activations")
+    assert jobs == {"extract_activations": 4, "tally_iou": 4, "dissect_oneshot": 1}
 
 
 def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
