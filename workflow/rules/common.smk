@@ -168,7 +168,8 @@ def trained_file(name, method, trial, level):
 def dissection_keys(trials, levels, methods=None):
     """(method, trial, level, layer) of every dissected layer of these checkpoints of
     ``methods`` (default every arm); rules hand these identifiers to their scripts as params,
-    in the order of dissection_files(). Level 0 appears once per method (the shared network)."""
+    in the order of dissection_files(). Level 0 appears once per method (the shared network).
+    """
     return [
         (method, trial, level, layer)
         for method in (method_names() if methods is None else methods)
@@ -199,7 +200,11 @@ def pruned_inputs(wildcards):
     (prunedissect.training.PreviousLevel): the mask it prunes further, copies or matches, the
     trained weights it ranks or fine-tunes, and level 0's rewind state where the kind rewinds.
     Existing files are checked against their checksums first (verified)."""
-    method, trial, level = METHODS[wildcards.method], wildcards.trial, int(wildcards.level)
+    method, trial, level = (
+        METHODS[wildcards.method],
+        wildcards.trial,
+        int(wildcards.level),
+    )
     if method.chained:
         inputs = {
             "model": trained_file("model.pt", method.name, trial, level - 1),
@@ -224,7 +229,8 @@ def pruned_inputs(wildcards):
 def pruning_params(wildcards):
     """Params of train_pruned's pruning: only what the arm's results depend on (so adding or
     changing an arm reruns no other): its kind and options, the fraction where it prunes by it
-    (a copied mask already carries it), the rewind point where it rewinds, and exclude."""
+    (a copied mask already carries it), the rewind point where it rewinds, and exclude.
+    """
     method = METHODS[wildcards.method]
     pruning = config["pruning"]
     params = {"exclude": pruning["exclude"], "method": method.options()}

@@ -128,7 +128,9 @@ for _method in method_names():
                 "units.parquet",
                 [
                     key
-                    for key in dissection_keys(trial_ids(), dissected_levels(), [_method])
+                    for key in dissection_keys(
+                        trial_ids(), dissected_levels(), [_method]
+                    )
                     if key[2] != 0
                 ],
             ),
