@@ -190,7 +190,7 @@ def test_categories_figure_has_a_panel_row_per_method_stacking_every_category(fr
         ["lottery (layer3)", "lottery (layer4)"],
     ]
     assert "trial 1" in fig.get_suptitle()
-    assert _legend(fig) == ("category", list(CATEGORIES)[::-1])
+    assert _legend(fig) == ("category", list(CATEGORIES))  # below the panels, in a row
     for column in axes.T:  # a layer's panels share their y axis
         assert column[0].get_shared_y_axes().joined(column[0], column[1])
     for ax, method in zip(axes[:, 0], ["oneshot", "lottery"]):
@@ -209,6 +209,15 @@ def test_categories_figure_has_a_panel_row_per_method_stacking_every_category(fr
             assert at[:, 1].max() == pytest.approx(total)
     with pytest.raises(plots.PlotError, match=r"trial 7 is not in the table \(has \[0, 1\]\)"):
         plots.plot_categories(frames["summary"], trial=7)
+    # one layer: the methods side by side in one row, one y axis tall enough for every stack
+    row = plots.plot_categories(frames["summary"], trial=1, methods=["oneshot", "lottery"])
+    assert [ax.get_title() for ax in row.axes] == ["oneshot", "lottery"]
+    assert len({ax.get_position().y0 for ax in row.axes}) == 1
+    tallest = (
+        frames["summary"].query("trial == 1 and category != 'all'")
+        .groupby(["method", "density"])["unique_concepts"].sum().max()
+    )  # fmt: skip
+    assert all(ax.get_ylim()[1] >= tallest for ax in row.axes)
 
 
 def test_overview_sums_and_pools_the_layers_per_method(frames):
