@@ -77,16 +77,16 @@ def test_a_corrupt_newest_resume_point_falls_back_to_the_previous_one(tmp_path, 
 
 def test_verify_lists_every_broken_file_with_its_rerun_command(tmp_path, capsys):
     results = tmp_path / "results"
-    level = results / "train/trial0/level1"
+    level = results / "train/lottery/trial0/level1"
     for name in ("model.pt", "mask.npz"):
         write_verified(level / name, b"x" * 100)
-    write_verified(results / "dissect/trial0/level1/layer3/activations.npy", b"y" * 50)
-    pd.DataFrame({"unit": [0]}).to_parquet(results / "dissect/trial0/level1/layer3/units.parquet")
+    write_verified(results / "dissect/lottery/trial0/level1/layer3/activations.npy", b"y" * 50)
+    pd.DataFrame({"unit": [0]}).to_parquet(results / "dissect/lottery/trial0/level1/layer3/units.parquet")
     assert cli.main(["verify", str(results)]) == 0
     assert "4 files checked, 0 broken" in capsys.readouterr().out
 
     (level / "model.pt").write_bytes(b"x" * 10)
-    (results / "dissect/trial0/level1/layer3/units.parquet").write_bytes(b"PAR1 broken")
+    (results / "dissect/lottery/trial0/level1/layer3/units.parquet").write_bytes(b"PAR1 broken")
     checked, problems = verify_results(results)
     assert [p.path for p in problems] == [
         "results/dissect/lottery/trial0/level1/layer3/units.parquet",
