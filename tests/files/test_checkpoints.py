@@ -80,13 +80,14 @@ def test_verify_lists_every_broken_file_with_its_rerun_command(tmp_path, capsys)
     level = results / "train/lottery/trial0/level1"
     for name in ("model.pt", "mask.npz"):
         write_verified(level / name, b"x" * 100)
-    write_verified(results / "dissect/lottery/trial0/level1/layer3/activations.npy", b"y" * 50)
-    pd.DataFrame({"unit": [0]}).to_parquet(results / "dissect/lottery/trial0/level1/layer3/units.parquet")
+    layer = results / "dissect/lottery/trial0/level1/layer3"
+    write_verified(layer / "activations.npy", b"y" * 50)
+    pd.DataFrame({"unit": [0]}).to_parquet(layer / "units.parquet")
     assert cli.main(["verify", str(results)]) == 0
     assert "4 files checked, 0 broken" in capsys.readouterr().out
 
     (level / "model.pt").write_bytes(b"x" * 10)
-    (results / "dissect/lottery/trial0/level1/layer3/units.parquet").write_bytes(b"PAR1 broken")
+    (layer / "units.parquet").write_bytes(b"PAR1 broken")
     checked, problems = verify_results(results)
     assert [p.path for p in problems] == [
         "results/dissect/lottery/trial0/level1/layer3/units.parquet",

@@ -78,9 +78,9 @@ def test_rules_write_every_output_and_log(study):
     thresholds = pd.read_parquet(out / "thresholds.parquet")
     np.testing.assert_array_equal(units["threshold"], thresholds["threshold"])
     assert len(pd.read_parquet(out / "tally.parquet")) == 16 * 5
-    extract = (study / "logs/extract_activations/trial0_level0.log").read_text()
+    extract = (study / "logs/extract_activations/dense_trial0_level0.log").read_text()
     assert "wrote results/dissect/dense/trial0/level0/layer3/activations.npy" in extract
-    tally = (study / "logs/tally_iou/trial0_level0_layer3.log").read_text()
+    tally = (study / "logs/tally_iou/dense_trial0_level0_layer3.log").read_text()
     assert "16 units, quantile" in tally and "units interpretable" in tally
     assert (
         "encoded 8 probe images"

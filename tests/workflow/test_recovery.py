@@ -92,7 +92,7 @@ def test_a_garbage_resume_point_is_moved_aside_and_the_log_keeps_the_killed_atte
 
     snakemake_in(work, "--cores", "2", "--force", "results/train/lottery/trial0/level2/model.pt",
                  check=True)  # fmt: skip
-    log = (work / "logs/train_pruned/trial0_level2.log").read_text()
+    log = (work / "logs/train_pruned/lottery_trial0_level2.log").read_text()
     assert log.startswith(
         "---- resumed after an interrupted attempt (previous lines from that attempt) ----\n"
         "2026-01-01 00:00:00 INFO train_level: epoch 1/2 killed\n---- this attempt ----\n"
