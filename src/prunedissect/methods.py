@@ -35,14 +35,12 @@ from typing import Any
 DENSE = "dense"
 """The name under which the shared level 0 is stored; no arm may take it."""
 
-KINDS = ("lottery", "finetune", "oneshot", "reinit", "random")
 CHAINED = frozenset({"lottery", "finetune"})
 """Kinds whose level n starts from their own level n-1."""
 REWOUND = frozenset({"lottery", "oneshot", "random"})
 """Kinds whose survivors restart from level 0's rewind point."""
 MASK_SOURCES = frozenset({"lottery", "finetune", "oneshot"})
 """Kinds whose masks reinit and random arms may copy (masks chosen by magnitude)."""
-SCOPES = ("layerwise", "global")
 
 DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "finetune": {"epochs": 2, "lr": 0.001},
@@ -86,6 +84,7 @@ def method_errors(arms: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per problem in the (schema-checked) ``methods`` list, naming the key."""
     lines = []
     names = [str(arm["name"]) for arm in arms]
+    kinds = {arm["name"]: arm["kind"] for arm in arms}
     for index, arm in enumerate(arms):
         key = f"config key methods[{index}]"
         name, kind = arm["name"], arm["kind"]
@@ -101,32 +100,31 @@ def method_errors(arms: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"{key}.{option}: applies to kind {' or '.join(owners)} only, not {kind!r}; "
                 "remove it or change the kind"
             )
-        needs_source = kind == "reinit" or (
-            kind == "random" and arm.get("scope", DEFAULTS["random"]["scope"]) == "layerwise"
-        )
-        if not needs_source:
+        if not _with_defaults(arm).copies_source:
             continue
         source = arm.get("source")
-        candidates = [a["name"] for a in arms if a["kind"] == "lottery"]
-        if source is None and not candidates:
+        if source is None and "lottery" not in kinds.values():
             lines.append(
                 f"{key}: kind {kind!r} copies the masks of a pruning chain, and no arm has kind "
                 "'lottery'; add {name: lottery, kind: lottery} to methods or name a lottery, "
                 f"finetune or oneshot arm in methods[{index}].source"
                 + ("; or use scope: global" if kind == "random" else "")
             )
-        elif source is not None:
-            kinds = {a["name"]: a["kind"] for a in arms}
-            if source not in kinds:
-                lines.append(
-                    f"{key}.source: {source!r} is not an arm of methods (arms: {', '.join(names)})"
-                )
-            elif kinds[source] not in MASK_SOURCES:
-                lines.append(
-                    f"{key}.source: arm {source!r} has kind {kinds[source]!r}; allowed: an arm of "
-                    f"kind {', '.join(sorted(MASK_SOURCES))} (masks chosen by magnitude)"
-                )
+        elif source is not None and source not in kinds:
+            lines.append(
+                f"{key}.source: {source!r} is not an arm of methods (arms: {', '.join(names)})"
+            )
+        elif source is not None and kinds[source] not in MASK_SOURCES:
+            lines.append(
+                f"{key}.source: arm {source!r} has kind {kinds[source]!r}; allowed: an arm of "
+                f"kind {', '.join(sorted(MASK_SOURCES))} (masks chosen by magnitude)"
+            )
     return lines
+
+
+def _with_defaults(arm: Mapping[str, Any]) -> Method:
+    """The arm as a :class:`Method`, its kind's defaults filled in (``source`` left as given)."""
+    return Method(**{**DEFAULTS.get(arm["kind"], {}), **arm})
 
 
 def methods_from_config(arms: Sequence[Mapping[str, Any]]) -> list[Method]:
@@ -141,8 +139,7 @@ def methods_from_config(arms: Sequence[Mapping[str, Any]]) -> list[Method]:
     lottery = next((a["name"] for a in arms if a["kind"] == "lottery"), None)
     methods = []
     for arm in arms:
-        values = {**DEFAULTS.get(arm["kind"], {}), **arm}
-        method = Method(**values)
+        method = _with_defaults(arm)
         if method.copies_source and method.source is None:
             method = dataclasses.replace(method, source=lottery)
         methods.append(method)
