@@ -215,14 +215,24 @@ def prune_global_magnitude(
     flat_keep = torch.cat([keep.reshape(-1) for keep in mask.values()])
     flat_magnitude = torch.cat(magnitudes)
     alive = torch.nonzero(flat_keep).flatten()
-    n_prune = int(np.floor(fraction * alive.numel() + 0.5))
+    n_prune = _pruned_count(fraction, alive.numel())
     # Stable sort on magnitude: equal magnitudes keep position order, so ties are deterministic.
     order = torch.sort(flat_magnitude[alive], stable=True).indices
     new_keep = flat_keep.clone()
     new_keep[alive[order[:n_prune]]] = False
+    return _unflatten(new_keep, mask)
+
+
+def _pruned_count(fraction: float, alive: int) -> int:
+    """Weights removed when pruning ``fraction`` of ``alive``: rounded half up."""
+    return int(np.floor(fraction * alive + 0.5))
+
+
+def _unflatten(flat: torch.Tensor, like: Mask) -> Mask:
+    """A mask of ``like``'s names and shapes from ``flat``, its tensors concatenated in order."""
     entries, start = {}, 0
-    for name, keep in mask.items():
-        entries[name] = new_keep[start : start + keep.numel()].reshape(keep.shape)
+    for name, keep in like.items():
+        entries[name] = flat[start : start + keep.numel()].reshape(keep.shape)
         start += keep.numel()
     return Mask(entries)
 
@@ -235,7 +245,7 @@ def level_density(fraction: float, level: int) -> float:
 def kept_at_level(total: int, fraction: float, level: int) -> int:
     """Weights one-shot pruning keeps of ``total`` at ``level`` (rounding as
     :func:`prune_global_magnitude`)."""
-    return total - int(np.floor((1.0 - level_density(fraction, level)) * total + 0.5))
+    return total - _pruned_count(1.0 - level_density(fraction, level), total)
 
 
 def prune_one_shot(
@@ -285,9 +295,5 @@ def random_mask(
         order = torch.randperm(reference.num_total, generator=generator)
         flat = torch.zeros(reference.num_total, dtype=torch.bool)
         flat[order[:count]] = True
-        entries, start = {}, 0
-        for name, keep in reference.items():
-            entries[name] = flat[start : start + keep.numel()].reshape(keep.shape)
-            start += keep.numel()
-        return Mask(entries)
+        return _unflatten(flat, reference)
     raise ValueError(f"scope must be 'layerwise' or 'global', got {scope!r}")
