@@ -148,8 +148,9 @@ def final_outputs():
 
 # One checkpoint's training files and one dissected layer's files: train.smk and dissect.smk
 # write them, tables.smk and report.smk read them, all from these two patterns. The shared dense
-# level 0 of every arm is stored once, under the method name DENSE ("dense").
+# level 0 of every arm is stored once, under the method name DENSE ("dense"): DENSE_TRAINED.
 TRAINED = "results/train/{method}/trial{trial}/level{level}"
+DENSE_TRAINED = TRAINED.replace("{method}", DENSE).replace("{level}", "0")
 DISSECTED = "results/dissect/{method}/trial{trial}/level{level}/{layer}"
 
 
@@ -196,10 +197,10 @@ def layer_pattern(name, layer):
 
 
 def pruned_inputs(wildcards):
-    """Input function of train_pruned: the files level n of an arm starts from, by its kind
-    (prunedissect.training.PreviousLevel): the mask it prunes further, copies or matches, the
-    trained weights it ranks or fine-tunes, and level 0's rewind state where the kind rewinds.
-    Existing files are checked against their checksums first (verified)."""
+    """Input function of train_pruned (wrapped in verified()): the files level n of an arm
+    starts from, by its kind (prunedissect.training.PreviousLevel): the mask it prunes further,
+    copies or matches, the trained weights it ranks or fine-tunes, and level 0's rewind state
+    where the kind rewinds."""
     method, trial, level = (
         METHODS[wildcards.method],
         wildcards.trial,
@@ -221,8 +222,6 @@ def pruned_inputs(wildcards):
         inputs = {"mask": trained_file("mask.npz", DENSE, trial, 0)}
     if method.rewinds:
         inputs["rewind"] = trained_file("rewind.pt", DENSE, trial, 0)
-    for path in inputs.values():
-        _check_existing(path)
     return inputs
 
 
@@ -300,7 +299,13 @@ def verified(path):
             targets = path.format(**dict(wildcards.items()))
         else:
             targets = list(path)
-        for target in [targets] if isinstance(targets, str) else targets:
+        if isinstance(targets, str):
+            checked = [targets]
+        elif isinstance(targets, dict):  # named inputs for unpack()
+            checked = targets.values()
+        else:
+            checked = targets
+        for target in checked:
             _check_existing(target)
         return targets
 

@@ -126,11 +126,9 @@ for _method in method_names():
         input:
             dissection_files(
                 "units.parquet",
-                [
-                    key
-                    for key in dissection_keys(
-                        trial_ids(), dissected_levels(), [_method]
-                    )
-                    if key[2] != 0
-                ],
+                dissection_keys(
+                    trial_ids(),
+                    [lv for lv in dissected_levels() if lv != 0],
+                    [_method],
+                ),
             ),

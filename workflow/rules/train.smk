@@ -23,13 +23,13 @@ rule train_dense:
         images=train_images(),
         probe_check=ancient(PROBE_CHECK),
     output:
-        model=f"results/train/{DENSE}/trial{{trial}}/level0/model.pt",
-        mask=f"results/train/{DENSE}/trial{{trial}}/level0/mask.npz",
-        metrics=f"results/train/{DENSE}/trial{{trial}}/level0/metrics.json",
-        rewind=f"results/train/{DENSE}/trial{{trial}}/level0/rewind.pt",
-        model_sha256=f"results/train/{DENSE}/trial{{trial}}/level0/model.pt.sha256",
-        mask_sha256=f"results/train/{DENSE}/trial{{trial}}/level0/mask.npz.sha256",
-        rewind_sha256=f"results/train/{DENSE}/trial{{trial}}/level0/rewind.pt.sha256",
+        model=f"{DENSE_TRAINED}/model.pt",
+        mask=f"{DENSE_TRAINED}/mask.npz",
+        metrics=f"{DENSE_TRAINED}/metrics.json",
+        rewind=f"{DENSE_TRAINED}/rewind.pt",
+        model_sha256=f"{DENSE_TRAINED}/model.pt.sha256",
+        mask_sha256=f"{DENSE_TRAINED}/mask.npz.sha256",
+        rewind_sha256=f"{DENSE_TRAINED}/rewind.pt.sha256",
     log:
         "logs/train_dense/trial{trial}.log",
     benchmark:
@@ -61,7 +61,7 @@ rule train_dense:
 rule train_pruned:
     input:
         # by the arm's kind: mask (and trained weights) to start from, the rewind state
-        unpack(pruned_inputs),
+        unpack(verified(pruned_inputs)),
         images=train_images(),
         probe_check=ancient(PROBE_CHECK),
     output:
