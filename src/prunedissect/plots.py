@@ -273,10 +273,9 @@ def plot_categories(
 
     One row of panels per method (in the order of ``methods``), one column per layer; with one
     layer, the methods side by side in one row. The panels of a layer share their y axis, so
-    methods compare by eye. Stacked areas: each
-    band's thickness is one category's count and the top edge the total, so a category at zero
-    is a missing band, never a line hidden under another one. Every category of the trial keeps
-    its colour and legend entry in every panel.
+    methods compare by eye. Stacked areas: each band's thickness is one category's count and the
+    top edge the total, so a category at zero is a missing band, never a line hidden under
+    another one. Every category of the trial keeps its colour and legend entry in every panel.
     """
     _require(
         summary,
