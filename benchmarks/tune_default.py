@@ -90,7 +90,7 @@ def main() -> None:
         model, Broden(data / "probe"), layers=layers, out_dir=out / "dissect", image_size=32,
         logger=log, **NORMALISE, settings=DissectionSettings(
             quantile=0.005, threshold_on="raw", iou_threshold=0.05, category_restricted=True,
-            batch_size=128,
+            batch_size=128, bootstrap_replicates=200, bootstrap_seed=0,
         ),
     )  # fmt: skip
     units = pd.concat([r.units.assign(layer=name) for name, r in results.items()])

@@ -6,9 +6,9 @@ Example (a torchvision ResNet-18 checkpoint on broden1_224, its last block)::
         --layer layer4 --out dissection/
 
 writes, per layer, ``dissection/<layer>/{activations.npy, thresholds.parquet, tally.parquet,
-units.parquet}`` (the workflow's files and columns) plus the encoded probe labels in
-``dissection/probe_labels/``, and prints a per-layer summary. The layers are checked (they must
-exist and output spatial maps larger than 1x1) before anything is created.
+units.parquet, replicates.parquet}`` (the workflow's files and columns) plus the encoded probe
+labels in ``dissection/probe_labels/``, and prints a per-layer summary. The layers are checked
+(they must exist and output spatial maps larger than 1x1) before anything is created.
 
 ``prunedissect verify results/`` checks a workflow's results tree: every checkpoint, mask,
 rewind point, resume point and activation file against its ``.sha256`` sidecar and every table
@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="count a unit's pixels in every image, not only where the concept's "
         "category is labelled",
     )
+    method.add_argument(
+        "--bootstrap-replicates",
+        type=int,
+        default=200,
+        help="probe-image bootstrap replicates written to replicates.parquet (200)",
+    )
+    method.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap seed (0)")
     run = dissect.add_argument_group("execution")
     run.add_argument("--out", required=True, help="output directory")
     run.add_argument("--batch-size", type=int, default=128)
@@ -185,6 +192,8 @@ def run_dissect(args: argparse.Namespace) -> int:
         iou_threshold=args.iou_threshold,
         category_restricted=not args.unrestricted,
         batch_size=args.batch_size,
+        bootstrap_replicates=args.bootstrap_replicates,
+        bootstrap_seed=args.bootstrap_seed,
     )
     broden = Broden(args.probe)
     # before anything is written: a wrong layer must not leave an empty output directory

@@ -34,6 +34,9 @@ from typing import Any
 
 DENSE = "dense"
 """The name under which the shared level 0 is stored; no arm may take it."""
+INIT = "init"
+"""The name under which each trial's untrained network (its level-0 initialisation, the floor
+of interpretability) is stored; no arm may take it."""
 
 CHAINED = frozenset({"lottery", "finetune"})
 """Kinds whose level n starts from their own level n-1."""
@@ -88,9 +91,10 @@ def method_errors(arms: Sequence[Mapping[str, Any]]) -> list[str]:
     for index, arm in enumerate(arms):
         key = f"config key methods[{index}]"
         name, kind = arm["name"], arm["kind"]
-        if name == DENSE:
+        if name in (DENSE, INIT):
             lines.append(
-                f"{key}.name: {DENSE!r} is reserved for the shared level 0; choose another name"
+                f"{key}.name: {name!r} is reserved (the shared level 0 and the untrained "
+                "network are stored under 'dense' and 'init'); choose another name"
             )
         if names.count(name) > 1 and names.index(name) == index:
             lines.append(f"{key}.name: {name!r} is used by more than one arm; names must differ")

@@ -72,6 +72,15 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
             pa.bool_(),
             "True when iou exceeds dissection.iou_threshold.",
         ),
+        "interpretable_fraction": (
+            pa.float64(),
+            "Fraction of probe-image bootstrap replicates in which the unit is interpretable.",
+        ),
+        "same_concept_fraction": (
+            pa.float64(),
+            "Fraction of replicates in which the unit's label is its concept above; NaN when it "
+            "has none (best IoU 0).",
+        ),
     },
     "summary": {
         **_KEY,
@@ -114,8 +123,18 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
 
 _METRICS_KEYS = ("trial", "level", "density", "params_remaining", "top1", "top5", "loss")
 _SERIES = ["method", "trial"]  # one curve against density
-UNIT_FILE_COLUMNS = ("unit", "threshold", "concept", "category", "iou", "interpretable")
-"""Columns of a per-layer ``units.parquet`` (:func:`prunedissect.dissection.label_units`)."""
+UNIT_FILE_COLUMNS = (
+    "unit",
+    "threshold",
+    "concept",
+    "category",
+    "iou",
+    "interpretable",
+    "interpretable_fraction",
+    "same_concept_fraction",
+)
+"""Columns of a per-layer ``units.parquet`` (:func:`prunedissect.dissection.dissect_activations`:
+the labels of :func:`~prunedissect.dissection.label_units` and their bootstrap stability)."""
 
 
 class TableError(ValueError):

@@ -53,6 +53,8 @@ def _study(methods=METHODS, trials=TRIALS) -> dict[str, pd.DataFrame]:
                             category=CATEGORIES[unit % 3],
                             iou=iou,
                             interpretable=iou > 0.05,
+                            interpretable_fraction=float(iou > 0.05),
+                            same_concept_fraction=1.0,
                         )
                     )
     accuracy = tables.accuracy_table(pd.DataFrame(metrics))

@@ -87,6 +87,8 @@ def _units(interpretable, concepts, ious, threshold=0.5):
             category=["object"] * len(concepts),
             iou=ious,
             interpretable=interpretable,
+            interpretable_fraction=np.asarray(interpretable, dtype=float),
+            same_concept_fraction=1.0,
         )
     )
 
@@ -367,6 +369,8 @@ def _write_study(root, *, trials, levels, methods):
                 category=[CONCEPTS[p][1] for p in picks],
                 iou=ious,
                 interpretable=ious > 0.05,
+                interpretable_fraction=(ious > 0.05).astype(float),
+                same_concept_fraction=1.0,
             )
         ).to_parquet(dissect / "units.parquet")
         tally = pd.DataFrame(

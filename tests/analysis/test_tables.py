@@ -76,6 +76,8 @@ def _units_frame(trials=(0,), layer="layer3", method="lottery", labels=None) -> 
                         category=category,
                         iou=iou,
                         interpretable=interpretable,
+                        interpretable_fraction=float(interpretable),
+                        same_concept_fraction=1.0,
                     )
                 )
     return pd.DataFrame(rows)

@@ -86,7 +86,11 @@ def test_cli_dissects_a_checkpoint_and_is_deterministic(checkpoint_and_probe):
             "category",
             "iou",
             "interpretable",
+            "interpretable_fraction",
+            "same_concept_fraction",
         ]
+        replicates = pd.read_parquet(out / "replicates.parquet")
+        assert set(replicates["replicate"]) <= set(range(200))
         assert table["unit"].tolist() == list(range(units))
         tally = pd.read_parquet(out / "tally.parquet")
         assert len(tally) == units * 5  # 5 concepts in the probe

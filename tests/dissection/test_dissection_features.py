@@ -156,7 +156,13 @@ def test_a_red_detector_is_labelled_red_with_iou_one(tmp_path):
     broden = Broden(write_probe(tmp_path / "probe", n_images=6, size=8))
     # the red squares cover < 50% of the pixels, so the median threshold lies at -1
     settings = DissectionSettings(
-        quantile=0.5, threshold_on="raw", iou_threshold=0.05, category_restricted=True, batch_size=4
+        quantile=0.5,
+        threshold_on="raw",
+        iou_threshold=0.05,
+        category_restricted=True,
+        batch_size=4,
+        bootstrap_replicates=20,
+        bootstrap_seed=0,
     )
     results = dissect_model(
         RedDetector(),

@@ -92,6 +92,7 @@ rule tally_iou:
         thresholds=f"{DISSECTED}/thresholds.parquet",
         tally=f"{DISSECTED}/tally.parquet",
         units=f"{DISSECTED}/units.parquet",
+        replicates=f"{DISSECTED}/replicates.parquet",
     log:
         "logs/tally_iou/{method}_trial{trial}_level{level}_{layer}.log",
     benchmark:
@@ -110,6 +111,8 @@ rule tally_iou:
         threshold_on=config["dissection"]["threshold_on"],
         category_restricted=config["dissection"]["category_restricted"],
         iou_threshold=config["dissection"]["iou_threshold"],
+        bootstrap_replicates=config["bootstrap"]["replicates"],
+        bootstrap_seed=config["bootstrap"]["seed"],
     script:
         "../scripts/tally_iou.py"
 

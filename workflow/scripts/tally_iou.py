@@ -1,6 +1,6 @@
 """Rule tally_iou: per-unit top-quantile thresholds, then the unit x concept IoU over the probe
-set -> thresholds.parquet, tally.parquet and units.parquet (prunedissect.dissection's
-dissect_activations).
+set, with its probe-image bootstrap -> thresholds.parquet, tally.parquet, units.parquet and
+replicates.parquet (prunedissect.dissection's dissect_activations).
 
 The device and batch size come from the rule's resources: thresholds are exact quantiles and the
 tally counts integers, the same on any device and in any batch size, so they are no params
@@ -28,6 +28,8 @@ settings = DissectionSettings(
     iou_threshold=params.iou_threshold,
     category_restricted=params.category_restricted,
     batch_size=sm.resources.batch_size,
+    bootstrap_replicates=params.bootstrap_replicates,
+    bootstrap_seed=params.bootstrap_seed,
 )
 result = dissect_activations(
     np.load(sm.input.activations, mmap_mode="r"),
@@ -39,6 +41,7 @@ result = dissect_activations(
 result.thresholds.to_parquet(sm.output.thresholds, index=False)
 result.tally.to_parquet(sm.output.tally, index=False)
 result.units.to_parquet(sm.output.units, index=False)
+result.replicates.to_parquet(sm.output.replicates, index=False)
 thresholds = result.thresholds["threshold"]
 interpretable = result.units[result.units["interpretable"]]
 log.info(

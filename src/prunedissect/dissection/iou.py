@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .bootstrap import BootstrapAccumulator
 from .segments import ProbeLabels
 from .upsample import upsample
 
@@ -84,6 +85,7 @@ def tally_iou(
     device: torch.device | str = "cpu",
     batch_size: int = 128,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    bootstrap: BootstrapAccumulator | None = None,
     logger: logging.Logger | None = None,
 ) -> ConceptTally:
     """Accumulate the unit x concept intersections and unions over the whole probe set.
@@ -92,7 +94,8 @@ def tally_iou(
     probe index order; ``thresholds`` is ``(K,)``; ``labels`` the encoded probe segmentations.
     Images are processed ``batch_size`` at a time (fewer when ``K * h * w`` exceeds
     ``max_elements``), and candidate maps are upsampled at most ``max_elements`` values at a
-    time, so memory does not grow with the probe set or the layer.
+    time, so memory does not grow with the probe set or the layer. A ``bootstrap`` accumulator
+    (:mod:`.bootstrap`) receives the same counts per image in the same pass.
     """
     logger = logger or logging.getLogger(__name__)
     n_images, n_units = _check_inputs(activations, thresholds, labels)
@@ -128,11 +131,17 @@ def tally_iou(
             maps, threshold, floor, (sh, sw), max_maps=max(1, max_elements // (sh * sw))
         ):
             counts += torch.bincount(image * n_units + unit, minlength=counts.numel())
-            _add_pixel_intersections(intersection, unit, segments[image, y, x], combos, n_concepts)
+            which, flat = _pixel_cells(unit, segments[image, y, x], combos, n_concepts)
+            intersection.index_add_(0, flat, torch.ones_like(flat))
+            if bootstrap is not None:
+                bootstrap.add_pixels(image[which] + b0, flat)
         counts = counts.view(b1 - b0, n_units)  # (B, K) active pixels per image and unit
         active_total += counts.sum(dim=0)
         active_by_category += (counts[:, :, None] * present[:, None, :]).sum(dim=0)
         _add_image_intersections(image_intersection, counts, image_codes)
+        if bootstrap is not None:
+            pixels = _label_pixels(segments, combos, image_codes, n_concepts)
+            bootstrap.add_images(b0, counts, present, image_codes, pixels)
         if (b0 // step) % 100 == 99:
             logger.info("IoU tally: %d / %d images", b1, n_images)
 
@@ -217,22 +226,36 @@ def _active_pixels(
         yield i[which], k[which], y, x
 
 
-def _add_pixel_intersections(
-    intersection: torch.Tensor,
-    unit: torch.Tensor,
-    combo: torch.Tensor,
-    combos: torch.Tensor,
-    n_concepts: int,
-) -> None:
-    """``intersection[k * J + j] += #{active pixels of unit k labelled with concept j}``.
+def _pixel_cells(
+    unit: torch.Tensor, combo: torch.Tensor, combos: torch.Tensor, n_concepts: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The table cells ``k * J + j`` of the active pixels' concepts, one per (pixel, concept).
 
-    ``unit`` and ``combo`` hold the unit and the pixel combination of every active pixel.
+    ``unit`` and ``combo`` hold the unit and the pixel combination of every active pixel; also
+    returned: the index of the pixel each cell entry comes from.
     """
-    labelled = combo > 0
-    codes = combos[combo[labelled]]  # (n, width) codes j + 1, 0-padded
-    flat = unit[labelled, None] * n_concepts + codes - 1
-    flat = flat[codes > 0]
-    intersection.index_add_(0, flat, torch.ones_like(flat))
+    pixel = (combo > 0).nonzero(as_tuple=True)[0]
+    codes = combos[combo[pixel]]  # (n, width) codes j + 1, 0-padded
+    flat = unit[pixel, None] * n_concepts + codes - 1
+    keep = codes > 0
+    return pixel[:, None].expand_as(codes)[keep], flat[keep]
+
+
+def _label_pixels(
+    segments: torch.Tensor, combos: torch.Tensor, image_codes: torch.Tensor, n_concepts: int
+) -> torch.Tensor:
+    """Labelled pixels of every concept in every image of a batch, ``(n, J)`` int64 (an
+    image-level label covers the whole image), summing to ``concepts['pixels']`` over the set."""
+    n, sh, sw = segments.shape
+    codes = combos[segments.reshape(n, -1)]  # (n, pixels, width)
+    image = torch.arange(n, device=segments.device)[:, None, None].expand_as(codes)
+    keep = codes > 0
+    flat = image[keep] * n_concepts + codes[keep] - 1
+    pixels = torch.bincount(flat, minlength=n * n_concepts).view(n, n_concepts)
+    image, slot = (image_codes > 0).nonzero(as_tuple=True)
+    whole = torch.full((len(image),), sh * sw, dtype=torch.int64, device=segments.device)
+    pixels.index_put_((image, image_codes[image, slot] - 1), whole, accumulate=True)
+    return pixels
 
 
 def _add_image_intersections(

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from prunedissect.data.broden import Broden
 from prunedissect.data.transforms import make_probe_transform
 
+from .bootstrap import BootstrapAccumulator, image_weights, replicate_table, unit_stability
 from .features import extract_activations
 from .iou import tally_iou, tally_table
 from .labels import label_units
@@ -51,22 +52,25 @@ class DissectionSettings:
     iou_threshold: float
     category_restricted: bool
     batch_size: int
+    bootstrap_replicates: int
+    bootstrap_seed: int
 
 
 @dataclass(frozen=True)
 class LayerResult:
-    """The three tables of one dissected layer (see the path contract)."""
+    """The four tables of one dissected layer (see the path contract): ``units`` carries each
+    unit's bootstrap stability, ``replicates`` the units interpretable in each replicate."""
 
     thresholds: pd.DataFrame
     tally: pd.DataFrame
     units: pd.DataFrame
+    replicates: pd.DataFrame
 
     def write(self, directory: str | os.PathLike) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.thresholds.to_parquet(directory / "thresholds.parquet", index=False)
-        self.tally.to_parquet(directory / "tally.parquet", index=False)
-        self.units.to_parquet(directory / "units.parquet", index=False)
+        for name in ("thresholds", "tally", "units", "replicates"):
+            getattr(self, name).to_parquet(directory / f"{name}.parquet", index=False)
 
 
 def probe_loader(
@@ -116,12 +120,22 @@ def dissect_activations(
     device: torch.device | str = "cpu",
     logger: logging.Logger | None = None,
 ) -> LayerResult:
-    """Thresholds, the unit x concept tally and unit labels of one layer's activations."""
+    """Thresholds, the unit x concept tally and unit labels of one layer's activations, with
+    the probe-image bootstrap of the labels (:mod:`.bootstrap`) accumulated in the same pass."""
     thresholds = compute_thresholds(
         activations,
         quantile=settings.quantile,
         threshold_on=settings.threshold_on,
         segmentation_size=labels.shape,
+        device=device,
+    )
+    bootstrap = BootstrapAccumulator(
+        image_weights(
+            len(labels), replicates=settings.bootstrap_replicates, seed=settings.bootstrap_seed
+        ),
+        n_units=activations.shape[1],
+        concept_category=labels.concept_category,
+        n_categories=len(labels.categories),
         device=device,
     )
     tally = tally_iou(
@@ -131,12 +145,21 @@ def dissect_activations(
         category_restricted=settings.category_restricted,
         device=device,
         batch_size=settings.batch_size,
+        bootstrap=bootstrap,
         logger=logger,
     )
+    units = label_units(tally, thresholds, iou_threshold=settings.iou_threshold)
+    concept, iou, interpretable = bootstrap.labels(
+        category_restricted=settings.category_restricted, iou_threshold=settings.iou_threshold
+    )
+    full = np.argmax(tally.iou, axis=1)
+    full = np.where(units["iou"].to_numpy() > 0, full, -1)
+    stability = unit_stability(concept, interpretable, full)
     return LayerResult(
         thresholds=thresholds_table(thresholds),
         tally=tally_table(tally),
-        units=label_units(tally, thresholds, iou_threshold=settings.iou_threshold),
+        units=units.merge(stability, on="unit", validate="one_to_one"),
+        replicates=replicate_table(concept, iou, interpretable, labels.concepts),
     )
 
 
