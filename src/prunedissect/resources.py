@@ -35,6 +35,7 @@ _MEM_MB = {  # rule: (small study, ImageNet-scale study)
     "tally_iou": (4000, 32000),
     "check_probe": (2000, 8000),
     "encode_probe_labels": (4000, 16000),
+    "init_network": (2000, 8000),
 }
 _RUNTIME = {  # rule: minutes (small study, ImageNet-scale study); training: see runtime()
     "train_dense": (60, 120),
@@ -43,6 +44,7 @@ _RUNTIME = {  # rule: minutes (small study, ImageNet-scale study); training: see
     "tally_iou": (60, 24 * 60),  # thresholds, then the tally, of one layer
     "check_probe": (30, 240),
     "encode_probe_labels": (30, 240),
+    "init_network": (10, 30),
 }
 _THREADS = {  # rules that use more than one core; training: see threads()
     "generate_concepts": 2,

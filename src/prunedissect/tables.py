@@ -4,7 +4,7 @@ Pure functions from :class:`pandas.DataFrame` to :class:`pandas.DataFrame`, plus
 for the per-checkpoint files the training and dissection stages write and one writer that fixes
 column order, dtypes and Parquet options so that identical inputs give byte-identical files.
 
-The four tables (one row per ...):
+The study tables (one row per ...):
 
 - ``accuracy``: trained checkpoint (method, trial, level).
 - ``units``: unit of a dissected layer of a dissected checkpoint (method, trial, level, layer,
@@ -13,6 +13,16 @@ The four tables (one row per ...):
   over every category.
 - ``consistency``: (method, trial, level, layer), each compared with level 0 of the same trial
   and layer.
+
+and the uncertainty tables of :mod:`prunedissect.uncertainty`:
+
+- ``bootstrap``: (method, trial, level, layer, category, replicate), the summary's counts in
+  each probe-image bootstrap replicate; ``layer == "all"`` counts over every dissected layer,
+  level -1 is the trial's untrained network.
+- ``intervals``: (method, trial, level, layer, category), the full-sample counts with their
+  bootstrap percentile intervals.
+- ``verdict``: (method, layer, quantity), Frankle & Bau's hypothesis A, B or C, or undecided,
+  with its evidence.
 
 ``method`` names an arm of the study (config ``methods``: how masks are chosen and survivors
 retrained). Every arm starts from the same dense level 0 of a trial, so the level-0 rows are that
@@ -50,6 +60,11 @@ _KEY = {
     "layer": (pa.string(), "Name of the dissected module (e.g. layer4)."),
 }
 
+_SUMMARY_CATEGORY = (
+    pa.string(),
+    f"Broden category, or {ALL_CATEGORIES!r} for the totals over every category.",
+)
+
 COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
     "accuracy": {
         **{k: _KEY[k] for k in ("method", "trial", "level", "density")},
@@ -84,10 +99,7 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
     },
     "summary": {
         **_KEY,
-        "category": (
-            pa.string(),
-            f"Broden category, or {ALL_CATEGORIES!r} for the totals over every category.",
-        ),
+        "category": _SUMMARY_CATEGORY,
         "interpretable_units": (
             pa.int64(),
             "Interpretable units whose concept belongs to the category (all: every one).",
@@ -116,6 +128,98 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
         "same_concept": (
             pa.float64(),
             "same_concept_units / kept_units; NaN when kept_units is 0.",
+        ),
+    },
+    "bootstrap": {
+        **{k: _KEY[k] for k in ("method", "trial")},
+        "level": (
+            pa.int64(),
+            "Pruning level; 0 is the dense network, -1 the untrained network of the trial (its "
+            "level-0 initialisation, the floor), repeated under every method.",
+        ),
+        "density": (pa.float64(), "Fraction of prunable weights remaining (1.0 at levels 0, -1)."),
+        "layer": (
+            pa.string(),
+            "Dissected module, or 'all' for the counts over every dissected layer together.",
+        ),
+        "category": _SUMMARY_CATEGORY,
+        "replicate": (
+            pa.int64(),
+            "Probe-image bootstrap replicate, 0-based; replicate b resamples the same images "
+            "for every checkpoint (bootstrap.seed), so differences between levels are paired.",
+        ),
+        "interpretable_units": (pa.int64(), "Interpretable units in this replicate."),
+        "unique_concepts": (pa.int64(), "Distinct concepts among them in this replicate."),
+    },
+    "intervals": {
+        **{k: _KEY[k] for k in ("method", "trial")},
+        "level": (pa.int64(), "Pruning level; 0 dense, -1 the untrained network (the floor)."),
+        "density": (pa.float64(), "Fraction of prunable weights remaining (1.0 at levels 0, -1)."),
+        "layer": (pa.string(), "Dissected module, or 'all' for every dissected layer together."),
+        "category": _SUMMARY_CATEGORY,
+        "interpretable_units": (pa.int64(), "Interpretable units of the full probe set."),
+        "unique_concepts": (pa.int64(), "Distinct concepts among them (full probe set)."),
+        "interpretable_units_low": (
+            pa.float64(),
+            "Lower end of the bootstrap percentile interval (level bootstrap.confidence).",
+        ),
+        "interpretable_units_high": (pa.float64(), "Upper end of that interval."),
+        "unique_concepts_low": (pa.float64(), "Lower end of the interval of unique_concepts."),
+        "unique_concepts_high": (pa.float64(), "Upper end of that interval."),
+    },
+    "verdict": {
+        "method": (pa.string(), "Pruning method (a name from config `methods`)."),
+        "layer": (pa.string(), "Dissected module, or 'all' for every dissected layer together."),
+        "quantity": (pa.string(), "interpretable_units or unique_concepts (category 'all')."),
+        "verdict": (
+            pa.string(),
+            "A (no change until accuracy drops), B (pruning raises it), C (pruning lowers it) "
+            "or undecided (Frankle & Bau's hypotheses; prunedissect.uncertainty).",
+        ),
+        "reason": (pa.string(), "Why, in words (names ties and missing evidence)."),
+        "trials": (pa.int64(), "Trials judged."),
+        "judged_levels": (
+            pa.int64(),
+            "Pruned levels before accuracy drops (the levels the verdict reads).",
+        ),
+        "accuracy_drop_density": (
+            pa.float64(),
+            "Density of the first level whose trial-mean top-1 is more than "
+            "bootstrap.accuracy_drop below level 0's; NaN when accuracy never drops.",
+        ),
+        "first_below_density": (
+            pa.float64(),
+            "Density of the first judged level whose paired interval (level - level 0) lies "
+            "below 0 in every trial; NaN when none.",
+        ),
+        "first_above_density": (
+            pa.float64(),
+            "Density of the first judged level whose paired interval lies above 0 in every "
+            "trial; NaN when none.",
+        ),
+        "decisive_density": (
+            pa.float64(),
+            "Density of the level the verdict rests on (first below/above; for A the last "
+            "judged level); NaN when undecided for lack of judged levels.",
+        ),
+        "level0_value": (pa.float64(), "The quantity at level 0, mean over trials."),
+        "change": (
+            pa.float64(),
+            "Quantity at the decisive level minus level 0, mean over trials (full probe set).",
+        ),
+        "change_low": (
+            pa.float64(),
+            "Lower end of the paired bootstrap interval of that trial-mean change.",
+        ),
+        "change_high": (pa.float64(), "Upper end of that interval."),
+        "trials_agreeing": (
+            pa.int64(),
+            "Trials whose own paired interval at the decisive level agrees with the verdict.",
+        ),
+        "floor_value": (
+            pa.float64(),
+            "The quantity in the untrained network (level -1), mean over trials; NaN when it "
+            "was not dissected.",
         ),
     },
 }
@@ -447,7 +551,7 @@ def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
             continue
         fractions = {
             "accuracy": ["density", "top1", "top5"],
-            "units": ["density", "iou"],
+            "units": ["density", "iou", "interpretable_fraction", "same_concept_fraction"],
             "summary": ["density"],
             "consistency": ["density", "still_interpretable", "same_concept"],
         }[name]

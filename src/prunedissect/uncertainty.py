@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from prunedissect.tables import ALL_CATEGORIES, TableError
+from prunedissect.tables import ALL_CATEGORIES, COLUMNS, TableError
 
 INIT_LEVEL = -1
 """The ``level`` of the untrained network's rows (its density is 1.0: no weight is pruned)."""
@@ -169,15 +169,13 @@ def intervals_table(
 def _accuracy_drop(accuracy: pd.DataFrame, drop: float) -> tuple[float, int | None, pd.Series]:
     """Per-level mean top-1 and density; the first pruned level more than ``drop`` below level
     0 (None: none)."""
-    mean = accuracy.groupby("level").agg(top1=("top1", "mean"), density=("density", "mean"))
+    mean = accuracy.groupby("level").agg(top1=("top1", "mean"), density=("density", "first"))
     fallen = mean.index[(mean.index > 0) & (mean["top1"] < mean.loc[0, "top1"] - drop)]
     first = int(fallen.min()) if len(fallen) else None
     return mean.loc[0, "top1"], first, mean["density"]
 
 
-def _judge(
-    series: pd.DataFrame, full: pd.DataFrame, levels: list[int], confidence: float
-) -> dict:
+def _judge(series: pd.DataFrame, full: pd.DataFrame, levels: list[int], confidence: float) -> dict:
     """Verdict fields for one method, layer and quantity ("value" columns; see module doc)."""
     trials = sorted(series["trial"].unique())
     values = {
@@ -214,7 +212,13 @@ def _judge(
     else:
         verdict, decisive = "A", levels[-1]
         reason = "within the interval of level 0 in every trial until accuracy drops"
-    row = {"verdict": verdict, "reason": reason, "decisive_level": decisive}
+    row = {
+        "verdict": verdict,
+        "reason": reason,
+        "decisive_level": decisive,
+        **dict.fromkeys(("change", "change_low", "change_high"), np.nan),
+        "trials_agreeing": 0,
+    }
     if decisive is not None:
         delta, low, high, calls = change[decisive]
         agreeing = {"C": "below", "B": "above", "A": "within"}.get(verdict)
@@ -225,6 +229,8 @@ def _judge(
             trials_agreeing=sum(c == agreeing for c in calls) if agreeing else 0,
         )
     row["level0_value"] = float(np.mean([point[t, 0] for t in trials]))
+    floor = [point[t, INIT_LEVEL] for t in trials if (t, INIT_LEVEL) in point.index]
+    row["floor_value"] = float(np.mean(floor)) if floor else np.nan
     row["first_below_level"] = below[0] if below else None
     row["first_above_level"] = above[0] if above else None
     return row
@@ -241,7 +247,7 @@ def verdict_table(
     """One verdict per (method, layer, quantity); see the module docstring for the rules."""
     rows = []
     totals = bootstrap[(bootstrap["category"] == ALL_CATEGORIES) & (bootstrap["level"] >= 0)]
-    points = intervals[(intervals["category"] == ALL_CATEGORIES) & (intervals["level"] >= 0)]
+    points = intervals[intervals["category"] == ALL_CATEGORIES]
     for method, acc in accuracy.groupby("method", sort=False):
         if 0 not in set(acc["level"]):
             raise TableError(f"verdict: {method} has no level 0 accuracy")
@@ -273,4 +279,4 @@ def verdict_table(
                         **densities,
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS["verdict"]))

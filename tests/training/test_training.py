@@ -38,6 +38,7 @@ from prunedissect.training import (
     prepare_level,
     run_level,
     train,
+    untrained_model,
 )
 from prunedissect.training.level import init_seed
 
@@ -686,3 +687,17 @@ def test_train_rules_chain_levels_and_rerun_only_what_changed(images, tmp_path):
     output = dry.stdout + dry.stderr
     assert job_counts(output) == {"train_pruned": 2, "gather_accuracy": 1}
     assert set(re.findall(r"wildcards: method=(\w+)", output)) == {"ft"}
+
+
+def test_the_untrained_model_is_level_0s_initialisation(images, tmp_path):
+    # rewinding to iteration 0 stores level 0's weights before its first step
+    pruning = pruning_config(fraction=0.5, rewind_unit="iteration", rewind_step=0)
+    chain = run_chain(images, tmp_path / "init", levels=0, pruning=pruning)
+    start = torch.load(chain[0].rewind, weights_only=True)["state_dict"]
+    model = untrained_model("resnet20", num_classes=3, seed=7, model_kwargs={"width": 4})
+    state = model.state_dict()
+    assert state.keys() == start.keys()
+    for name, value in start.items():
+        assert torch.equal(state[name], value), name
+    other = untrained_model("resnet20", num_classes=3, seed=8, model_kwargs={"width": 4})
+    assert not torch.equal(other.state_dict()["conv1.weight"], state["conv1.weight"])

@@ -27,7 +27,7 @@ from prunedissect.checkpoints import (
 )
 from prunedissect import resources as jobs
 from prunedissect.config import model_kwargs, raise_for, schema_errors, semantic_errors
-from prunedissect.methods import DENSE, methods_from_config
+from prunedissect.methods import DENSE, INIT, methods_from_config
 from prunedissect.verify import rebuild_hint
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -52,7 +52,7 @@ METHODS = {method.name: method for method in methods_from_config(config["methods
 
 
 wildcard_constraints:
-    method="|".join([DENSE, *METHODS]),
+    method="|".join([DENSE, INIT, *METHODS]),
     trial=r"\d+",
     level=r"\d+",
     layer=r"[A-Za-z_][A-Za-z0-9_.]*",
@@ -151,12 +151,15 @@ def final_outputs():
 # level 0 of every arm is stored once, under the method name DENSE ("dense"): DENSE_TRAINED.
 TRAINED = "results/train/{method}/trial{trial}/level{level}"
 DENSE_TRAINED = TRAINED.replace("{method}", DENSE).replace("{level}", "0")
+# each trial's untrained network (the floor), stored as level 0 of the reserved method INIT
+INIT_TRAINED = TRAINED.replace("{method}", INIT).replace("{level}", "0")
 DISSECTED = "results/dissect/{method}/trial{trial}/level{level}/{layer}"
 
 
 def stored_under(method, level):
-    """The method directory of (method, level): DENSE for level 0, else the arm's name."""
-    return DENSE if int(level) == 0 else method
+    """The method directory of (method, level): DENSE for an arm's level 0, else the arm's
+    name (INIT, the untrained networks, is its own)."""
+    return DENSE if int(level) == 0 and method != INIT else method
 
 
 def trained_file(name, method, trial, level):

@@ -58,6 +58,30 @@ rule train_dense:
         "../scripts/train_level.py"
 
 
+# The untrained floor: each trial's level-0 initialisation, never trained (Bau et al. 2017's
+# control), stored as a checkpoint of the reserved method "init" and dissected like any other.
+rule init_network:
+    input:
+        images=train_images(),
+    output:
+        model=f"{INIT_TRAINED}/model.pt",
+        model_sha256=f"{INIT_TRAINED}/model.pt.sha256",
+    log:
+        "logs/init_network/trial{trial}.log",
+    benchmark:
+        "results/benchmarks/init_network/trial{trial}.tsv"
+    conda:
+        "../../envs/prunedissect.yaml"
+    resources:
+        mem_mb=jobs.mem_mb(config, "init_network"),
+        runtime=jobs.runtime(config, "init_network"),
+    params:
+        seed=lambda wildcards: config["seed"] + int(wildcards.trial),
+        model={"arch": config["model"]["arch"], **model_kwargs(config["model"])},
+    script:
+        "../scripts/init_network.py"
+
+
 rule train_pruned:
     input:
         # by the arm's kind: mask (and trained weights) to start from, the rewind state

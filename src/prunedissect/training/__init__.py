@@ -11,7 +11,8 @@ One job per module, each usable on its own:
 - :mod:`~prunedissect.training.resume`: where a run stands (:class:`TrainResult`) and its epoch
   resume points.
 - :mod:`~prunedissect.training.level`: :func:`run_level`, one level of iterative magnitude
-  pruning, as :func:`load_level_data`, :func:`train_level` and :func:`write_level`.
+  pruning, as :func:`load_level_data`, :func:`train_level` and :func:`write_level`;
+  :func:`untrained_model`, a trial's level-0 initialisation (the untrained floor).
 
 The image splits come from :mod:`prunedissect.data.images` (:func:`load_split`) and the seeds
 from :mod:`prunedissect.seeds`. Randomness comes only from seeds derived from the trial seed
@@ -31,6 +32,7 @@ from prunedissect.training.level import (
     prepare_level,
     run_level,
     train_level,
+    untrained_model,
     write_level,
 )
 from prunedissect.training.loop import Evaluation, evaluate, train
@@ -58,5 +60,6 @@ __all__ = [
     "state_dict_cpu",
     "train",
     "train_level",
+    "untrained_model",
     "write_level",
 ]

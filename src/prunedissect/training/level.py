@@ -123,6 +123,16 @@ def _deterministic(device: torch.device) -> Iterator[None]:
 _REINIT, _RANDOM_MASK = 1, 2  # seed keys beside level 0's initialisation (key 0)
 
 
+def untrained_model(
+    arch: str, *, num_classes: int, seed: int, model_kwargs: Mapping[str, Any]
+) -> nn.Module:
+    """The network level 0 of the trial with seed ``seed`` starts from, untrained: the floor
+    of interpretability (Bau et al. 2017's random-initialisation control), dissected as level
+    ``init``."""
+    generator = torch.Generator().manual_seed(derive_seed(seed, 0))
+    return get_model(arch, num_classes=num_classes, generator=generator, **dict(model_kwargs))
+
+
 def init_seed(job: LevelJob) -> int:
     """Seed of the model's initial weights: level 0's for every level, except reinit levels,
     which draw fresh weights per level."""
