@@ -37,6 +37,9 @@ DENSE = "dense"
 INIT = "init"
 """The name under which each trial's untrained network (its level-0 initialisation, the floor
 of interpretability) is stored; no arm may take it."""
+INIT_LEVEL = -1
+"""The ``level`` of the untrained network's rows in the uncertainty tables (its density is 1.0:
+no weight is pruned); they are repeated under every method, as level 0's are."""
 
 CHAINED = frozenset({"lottery", "finetune"})
 """Kinds whose level n starts from their own level n-1."""

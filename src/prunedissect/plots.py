@@ -36,6 +36,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
 
 from prunedissect.tables import ALL_CATEGORIES, TableError, method_order
+from prunedissect.uncertainty import ALL_LAYERS
 
 X_LABEL = "% of weights remaining"
 _STYLE = "whitegrid"
@@ -146,16 +147,52 @@ def _y_axis(ax: Axes, label: str, *, percent: bool) -> None:
         ax.set_ylim(bottom=0)
 
 
-def _method_legend(fig: Figure, colours: dict, trials: int) -> None:
+def _method_legend(
+    fig: Figure, colours: dict, trials: int, *, bootstrap: float | None = None
+) -> None:
     """The figure's one legend (a line per method, right of the panels) and a title saying
-    what the lines and bands are."""
+    what the lines and bands are; ``bootstrap``: the confidence of the interval bars, which
+    come with the untrained floor."""
     handles = [
         Line2D([], [], color=colour, marker="o", markersize=4, label=method)
         for method, colour in colours.items()
     ]
-    fig.legend(handles=handles, title="method", loc="outside right upper", frameon=False)
     note = f"Mean of {trials} trials; band: min to max" if trials > 1 else "1 trial"
+    if bootstrap is not None:
+        handles.append(Line2D([], [], **_FLOOR, label="untrained"))
+        note += f"; bars: {bootstrap:.0%} probe-image bootstrap interval"
+        note += " (mean over trials)" if trials > 1 else ""
+    fig.legend(handles=handles, title="method", loc="outside right upper", frameon=False)
     fig.suptitle(note, fontsize="medium")
+
+
+_FLOOR = {"color": "0.45", "linestyle": "--", "linewidth": 1.2}
+
+
+def _interval_bars(ax: Axes, intervals: pd.DataFrame, y: str, colours: dict) -> None:
+    """Per method and level the bootstrap interval of ``y`` (ends averaged over trials) as a
+    vertical bar at the line's point, methods spread a little along x; the untrained network
+    (level -1, the same for every method) as a dashed grey line across the panel."""
+    pruned = intervals[intervals["level"] >= 0]
+    for i, (method, colour) in enumerate(colours.items()):
+        stats = (
+            pruned[pruned["method"] == method]
+            .groupby("level", sort=True)
+            .agg(percent=("density", "mean"), mean=(y, "mean"), low=(f"{y}_low", "mean"),
+                 high=(f"{y}_high", "mean"))
+        )  # fmt: skip
+        if stats.empty:
+            continue
+        shift = 1.0 + 0.025 * (i - (len(colours) - 1) / 2)
+        ax.errorbar(
+            stats["percent"] * 100.0 * shift,
+            stats["mean"],
+            yerr=[stats["mean"] - stats["low"], stats["high"] - stats["mean"]],
+            fmt="none", ecolor=colour, elinewidth=1.0, capsize=2, alpha=0.8,
+        )  # fmt: skip
+    floor = intervals.loc[intervals["level"] < 0, y]
+    if len(floor):
+        ax.axhline(floor.groupby(intervals["trial"]).first().mean(), **_FLOOR, zorder=0)
 
 
 def plot_accuracy(accuracy: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
@@ -182,10 +219,18 @@ def _layer_title(title: str, layer: str, many: bool) -> str:
     return f"{title} ({layer})" if many else title
 
 
-def plot_interpretability(summary: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
+def plot_interpretability(
+    summary: pd.DataFrame,
+    methods: Sequence[str] | None = None,
+    *,
+    intervals: pd.DataFrame | None = None,
+    confidence: float | None = None,
+) -> Figure:
     """Figure 2: interpretable units (left) and distinct concepts (right), one colour per method.
 
-    Uses the ``category == "all"`` rows of the summary table; one row of panels per layer.
+    Uses the ``category == "all"`` rows of the summary table; one row of panels per layer. With
+    the ``intervals`` table (and its ``confidence``), each point gets its bootstrap interval and
+    each panel the untrained network's count as a dashed floor.
     """
     columns = ["interpretable_units", "unique_concepts"]
     _require(
@@ -199,7 +244,13 @@ def plot_interpretability(summary: pd.DataFrame, methods: Sequence[str] | None =
     ]
     data = summary[summary["category"] == ALL_CATEGORIES]
     colours = _method_colours(data, methods, "interpretability figure")
-    return _layer_panels(data, panels, colours, percent=False)
+    if intervals is not None:
+        _require(intervals, [*columns, *(f"{c}_{e}" for c in columns for e in ("low", "high"))],
+                 "interpretability figure")  # fmt: skip
+        intervals = intervals[intervals["category"] == ALL_CATEGORIES]
+    return _layer_panels(
+        data, panels, colours, percent=False, intervals=intervals, confidence=confidence
+    )
 
 
 def plot_consistency(consistency: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
@@ -223,11 +274,18 @@ def plot_consistency(consistency: pd.DataFrame, methods: Sequence[str] | None = 
 
 
 def _layer_panels(
-    data: pd.DataFrame, panels: list[tuple[str, str, str]], colours: dict, *, percent: bool
+    data: pd.DataFrame,
+    panels: list[tuple[str, str, str]],
+    colours: dict,
+    *,
+    percent: bool,
+    intervals: pd.DataFrame | None = None,
+    confidence: float | None = None,
 ) -> Figure:
     """One row of panels per layer, one panel per (column, y label, title), a band per method.
 
-    ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero.
+    ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero. Rows of
+    ``intervals`` (bootstrap) add interval bars and the untrained floor (:func:`_interval_bars`).
     """
     layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
@@ -237,9 +295,12 @@ def _layer_panels(
             for col, (y, label, title) in enumerate(panels):
                 ax = axes[row, col]
                 _method_bands(ax, subset, y, colours)
+                if intervals is not None:
+                    _interval_bars(ax, intervals[intervals["layer"] == layer], y, colours)
                 _y_axis(ax, label, percent=percent)
                 ax.set_title(_layer_title(title, layer, len(layers) > 1))
-        _method_legend(fig, colours, data["trial"].nunique())
+        bootstrap = confidence if intervals is not None else None
+        _method_legend(fig, colours, data["trial"].nunique(), bootstrap=bootstrap)
     return fig
 
 
@@ -345,12 +406,16 @@ def plot_overview(
     summary: pd.DataFrame,
     consistency: pd.DataFrame,
     methods: Sequence[str] | None = None,
+    *,
+    intervals: pd.DataFrame | None = None,
+    confidence: float | None = None,
 ) -> Figure:
     """The whole network in 2 x 2 panels, one colour per method (mean over trials, min-max
     band): top-1 accuracy; interpretable units summed over the dissected layers; distinct
     concepts summed over layers (a concept found in two layers counts twice); and % of level-0
     interpretable units still interpretable, pooled over layers (sum of kept units over sum of
-    level-0 units).
+    level-0 units). With the ``intervals`` table, the interpretable-units panel gets the
+    bootstrap intervals of the whole network (``layer == "all"``) and the untrained floor.
     """
     key = ["method", "trial", "level"]
     _require(accuracy, [*key, "density", "top1"], "overview figure")
@@ -374,12 +439,17 @@ def plot_overview(
         fig, axes = _figure(2, 2)
         for ax, (y, label, title, percent) in zip(axes.flat, panels):
             _method_bands(ax, data, y, colours)
+            if intervals is not None and y == "interpretable_units":
+                whole = intervals["layer"] == ALL_LAYERS
+                whole &= intervals["category"] == ALL_CATEGORIES
+                _interval_bars(ax, intervals[whole], y, colours)
             if percent is None:
                 ax.set_ylabel(label)
             else:
                 _y_axis(ax, label, percent=percent)
             ax.set_title(title)
-        _method_legend(fig, colours, data["trial"].nunique())
+        bootstrap = confidence if intervals is not None else None
+        _method_legend(fig, colours, data["trial"].nunique(), bootstrap=bootstrap)
     return fig
 
 

@@ -35,10 +35,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from prunedissect.methods import INIT_LEVEL
 from prunedissect.tables import ALL_CATEGORIES, COLUMNS, TableError
 
-INIT_LEVEL = -1
-"""The ``level`` of the untrained network's rows (its density is 1.0: no weight is pruned)."""
 ALL_LAYERS = "all"
 """The ``layer`` of the rows that count over every dissected layer together."""
 QUANTITIES = ("interpretable_units", "unique_concepts")
@@ -66,6 +65,29 @@ def read_replicates(paths: Iterable, keys: Iterable[tuple[str, int, int, str]]) 
     if not frames:
         raise TableError("no replicates.parquet files given; dissect a checkpoint first")
     return pd.concat(frames, ignore_index=True)
+
+
+def checkpoint_densities(
+    keys: Iterable[tuple[str, int, int, str]], accuracy: pd.DataFrame
+) -> pd.DataFrame:
+    """(method, trial, level, density) of every checkpoint named in ``keys`` (method, trial,
+    level, layer): densities from the ``accuracy`` table, 1.0 for the untrained network."""
+    found = pd.DataFrame(
+        sorted({(m, int(t), int(lv)) for m, t, lv, _ in keys}),
+        columns=["method", "trial", "level"],
+    )
+    known = accuracy.loc[:, _CHECKPOINT]
+    out = found.merge(known, on=["method", "trial", "level"], how="left")
+    out.loc[out["level"] == INIT_LEVEL, "density"] = 1.0
+    missing = out[out["density"].isna()]
+    if len(missing):
+        first = missing.iloc[0]
+        raise TableError(
+            f"no accuracy row for {first['method']} trial {first['trial']} level "
+            f"{first['level']} (and {len(missing) - 1} more); rebuild "
+            "results/tables/accuracy.parquet"
+        )
+    return out
 
 
 def count_labels(units: pd.DataFrame, by: Sequence[str], categories: Sequence[str]) -> pd.DataFrame:

@@ -283,3 +283,46 @@ def test_errors_name_the_problem(frames, tmp_path):
     fig = plots.plot_accuracy(frames["accuracy"])
     with pytest.raises(plots.PlotError, match="unsupported figure format 'svg'"):
         plots.save_figure(fig, [tmp_path / "fig.svg"])
+
+
+def _intervals(summary: pd.DataFrame) -> pd.DataFrame:
+    """Intervals 1 below and 2 above every count; the untrained network at 3 (trial 0) and 5
+    (trial 1) under every method, in every layer including 'all'."""
+    rows = summary.copy()
+    rows = pd.concat([rows, rows.assign(layer="all")], ignore_index=True)
+    for quantity in ("interpretable_units", "unique_concepts"):
+        rows[f"{quantity}_low"] = rows[quantity] - 1.0
+        rows[f"{quantity}_high"] = rows[quantity] + 2.0
+    floor = rows[rows["level"] == 0].assign(level=-1, density=1.0)
+    for quantity in ("interpretable_units", "unique_concepts"):
+        for column in (quantity, f"{quantity}_low", f"{quantity}_high"):
+            floor[column] = np.where(floor["trial"] == 0, 3.0, 5.0)
+    return pd.concat([rows, floor], ignore_index=True)
+
+
+def test_bootstrap_bars_and_the_untrained_floor(frames):
+    intervals = _intervals(frames["summary"])
+    fig = plots.plot_interpretability(frames["summary"], intervals=intervals, confidence=0.95)
+    left, right = fig.axes
+    totals = frames["summary"].query("category == 'all'")
+    for ax, y in ((left, "interpretable_units"), (right, "unique_concepts")):
+        assert len(ax.containers) == len(METHODS)  # one set of bars per method
+        for method, bars in zip(METHODS, ax.containers):
+            (segments,) = bars.lines[2]
+            ends = np.array([s[:, 1] for s in segments.get_segments()])
+            mean = _per_level(totals, method, y)["mean"].to_numpy()
+            np.testing.assert_allclose(ends, np.c_[mean - 1, mean + 2])
+        floors = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert [line.get_ydata()[0] for line in floors] == [4.0]  # mean of the trials' floors
+    assert _legend(fig) == ("method", [*METHODS, "untrained"])
+    assert "95% probe-image bootstrap interval" in fig.get_suptitle()
+    overview = plots.plot_overview(
+        frames["accuracy"],
+        frames["summary"],
+        frames["consistency"],
+        intervals=intervals,
+        confidence=0.95,
+    )
+    units_panel = overview.axes[1]
+    assert len(units_panel.containers) == len(METHODS)
+    assert all(not ax.containers for i, ax in enumerate(overview.axes) if i != 1)

@@ -27,7 +27,7 @@ from prunedissect.checkpoints import (
 )
 from prunedissect import resources as jobs
 from prunedissect.config import model_kwargs, raise_for, schema_errors, semantic_errors
-from prunedissect.methods import DENSE, INIT, methods_from_config
+from prunedissect.methods import DENSE, INIT, INIT_LEVEL, methods_from_config
 from prunedissect.verify import rebuild_hint
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -138,11 +138,21 @@ def final_outputs():
     return [
         *expand(
             "results/tables/{name}.parquet",
-            name=["accuracy", "units", "summary", "consistency"],
+            name=[
+                "accuracy",
+                "units",
+                "summary",
+                "consistency",
+                "bootstrap",
+                "intervals",
+                "verdict",
+            ],
         ),
         *expand("results/figures/{fig}.{ext}", fig=FIGURES, ext=["png", "pdf"]),
         f"results/report/units_trial{config['report']['trial']}.html",
         "results/report/summary.md",
+        "results/report/verdict.md",
+        "results/report/verdict.html",
     ]
 
 

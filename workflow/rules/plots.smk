@@ -30,6 +30,7 @@ rule plot_accuracy:
 rule plot_interpretability:
     input:
         summary=rules.summarise.output[0],
+        intervals=rules.gather_bootstrap.output.intervals,
     output:
         png=report(
             "results/figures/fig2_interpretability.png",
@@ -47,6 +48,7 @@ rule plot_interpretability:
     params:
         figure="interpretability",
         methods=method_names(),
+        confidence=config["bootstrap"]["confidence"],
     script:
         "../scripts/plot_figures.py"
 
@@ -105,6 +107,7 @@ rule plot_overview:
         accuracy=rules.gather_accuracy.output[0],
         summary=rules.summarise.output[0],
         consistency=rules.consistency.output[0],
+        intervals=rules.gather_bootstrap.output.intervals,
     output:
         png=report(
             "results/figures/fig5_overview.png",
@@ -122,5 +125,6 @@ rule plot_overview:
     params:
         figure="overview",
         methods=method_names(),
+        confidence=config["bootstrap"]["confidence"],
     script:
         "../scripts/plot_figures.py"

@@ -71,3 +71,33 @@ rule overview:
         methods=method_names(),
     script:
         "../scripts/overview.py"
+
+
+rule verdict_report:
+    input:
+        verdict=rules.verdict.output[0],
+        figures=expand("results/figures/{fig}.png", fig=FIGURES),
+    output:
+        markdown=report(
+            "results/report/verdict.md",
+            caption="../report/verdict.rst",
+            category="Summary",
+        ),
+        html=report(
+            "results/report/verdict.html",
+            caption="../report/verdict.rst",
+            category="Summary",
+        ),
+    log:
+        "logs/verdict_report/verdict.log",
+    benchmark:
+        "results/benchmarks/verdict_report/verdict.tsv"
+    conda:
+        "../../envs/prunedissect.yaml"
+    params:
+        confidence=config["bootstrap"]["confidence"],
+        accuracy_drop=config["bootstrap"]["accuracy_drop"],
+        replicates=config["bootstrap"]["replicates"],
+        methods=method_names(),
+    script:
+        "../scripts/verdict_report.py"

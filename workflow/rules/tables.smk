@@ -7,6 +7,14 @@
 # curve starts from the dense network.
 TABLE_LEVELS = sorted({0, *dissected_levels()})
 TABLE_KEYS = dissection_keys(trial_ids(), TABLE_LEVELS)
+# the untrained network of each trial (the floor), listed under every method at INIT_LEVEL; its
+# files are those of the method INIT, level 0
+FLOOR_KEYS = [
+    (method, trial, INIT_LEVEL, layer)
+    for method, trial, level, layer in TABLE_KEYS
+    if level == 0
+]
+FLOOR_FILES = [(INIT, trial, 0, layer) for _, trial, _, layer in FLOOR_KEYS]
 # (method, trial, level) of every trained checkpoint, in the order of the metrics inputs
 ACCURACY_KEYS = [
     (method, trial, level)
@@ -85,3 +93,52 @@ rule consistency:
         "../../envs/prunedissect.yaml"
     script:
         "../scripts/consistency.py"
+
+
+# Uncertainty: the probe-image bootstrap of every dissected layer (its replicates.parquet), with
+# the untrained floor, counted like the summary and turned into intervals and the verdict.
+rule gather_bootstrap:
+    input:
+        accuracy=rules.gather_accuracy.output[0],
+        units=dissection_files("units.parquet", TABLE_KEYS)
+        + dissection_files("units.parquet", FLOOR_FILES),
+        replicates=dissection_files("replicates.parquet", TABLE_KEYS)
+        + dissection_files("replicates.parquet", FLOOR_FILES),
+        tally=rules.summarise.input.tally,
+    output:
+        bootstrap="results/tables/bootstrap.parquet",
+        intervals="results/tables/intervals.parquet",
+    log:
+        "logs/gather_bootstrap/bootstrap.log",
+    benchmark:
+        "results/benchmarks/gather_bootstrap/bootstrap.tsv"
+    conda:
+        "../../envs/prunedissect.yaml"
+    params:
+        # (method, trial, level, layer) of each units and replicates file, in input order
+        ids=TABLE_KEYS + FLOOR_KEYS,
+        layers=layers(),
+        replicates=config["bootstrap"]["replicates"],
+        confidence=config["bootstrap"]["confidence"],
+    script:
+        "../scripts/gather_bootstrap.py"
+
+
+rule verdict:
+    input:
+        accuracy=rules.gather_accuracy.output[0],
+        bootstrap=rules.gather_bootstrap.output.bootstrap,
+        intervals=rules.gather_bootstrap.output.intervals,
+    output:
+        "results/tables/verdict.parquet",
+    log:
+        "logs/verdict/verdict.log",
+    benchmark:
+        "results/benchmarks/verdict/verdict.tsv"
+    conda:
+        "../../envs/prunedissect.yaml"
+    params:
+        confidence=config["bootstrap"]["confidence"],
+        accuracy_drop=config["bootstrap"]["accuracy_drop"],
+    script:
+        "../scripts/verdict.py"

@@ -15,14 +15,24 @@ methods = snakemake.params.methods  # config order: fixes each method's colour
 if figure == "accuracy":
     fig = plots.plot_accuracy(table("accuracy"), methods=methods)
 elif figure == "interpretability":
-    fig = plots.plot_interpretability(table("summary"), methods=methods)
+    fig = plots.plot_interpretability(
+        table("summary"),
+        methods=methods,
+        intervals=table("intervals"),
+        confidence=snakemake.params.confidence,
+    )
 elif figure == "categories":
     fig = plots.plot_categories(table("summary"), trial=snakemake.params.trial, methods=methods)
 elif figure == "consistency":
     fig = plots.plot_consistency(table("consistency"), methods=methods)
 elif figure == "overview":
     fig = plots.plot_overview(
-        table("accuracy"), table("summary"), table("consistency"), methods=methods
+        table("accuracy"),
+        table("summary"),
+        table("consistency"),
+        methods=methods,
+        intervals=table("intervals"),
+        confidence=snakemake.params.confidence,
     )
 else:
     raise ValueError(f"unknown figure {figure!r}")
