@@ -171,7 +171,7 @@ _FLOOR = {"color": "0.45", "linestyle": "--", "linewidth": 1.2}
 
 def _interval_bars(ax: Axes, intervals: pd.DataFrame, y: str, colours: dict) -> None:
     """Per method and level the bootstrap interval of ``y`` (ends averaged over trials) as a
-    vertical bar at the line's point, methods spread a little along x; the untrained network
+    vertical bar at the level's density, methods spread a little along x; the untrained network
     (level -1, the same for every method) as a dashed grey line across the panel."""
     pruned = intervals[intervals["level"] >= 0]
     for i, (method, colour) in enumerate(colours.items()):
@@ -184,12 +184,12 @@ def _interval_bars(ax: Axes, intervals: pd.DataFrame, y: str, colours: dict) -> 
         if stats.empty:
             continue
         shift = 1.0 + 0.025 * (i - (len(colours) - 1) / 2)
-        ax.errorbar(
-            stats["percent"] * 100.0 * shift,
-            stats["mean"],
-            yerr=[stats["mean"] - stats["low"], stats["high"] - stats["mean"]],
-            fmt="none", ecolor=colour, elinewidth=1.0, capsize=2, alpha=0.8,
+        # from end to end: a percentile interval need not contain the full-sample count
+        bars = ax.vlines(
+            stats["percent"] * 100.0 * shift, stats["low"], stats["high"],
+            colors=[colour], linewidth=1.6, alpha=0.8,
         )  # fmt: skip
+        bars.set_gid(f"bootstrap {method}")
     floor = intervals.loc[intervals["level"] < 0, y]
     if len(floor):
         ax.axhline(floor.groupby(intervals["trial"]).first().mean(), **_FLOOR, zorder=0)

@@ -539,8 +539,8 @@ def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
 
     ``frames`` maps table names (keys of :data:`COLUMNS`) to frames as read from the files.
     Checked: the documented columns in order, fractions within [0, 1], densities strictly
-    decreasing with level within each method and trial, level 0 equal under every method, and
-    level-0 consistency equal to 1 where defined.
+    decreasing with level within each method and trial, level 0 (and the untrained level -1)
+    equal under every method, and level-0 consistency equal to 1 where defined.
     Meant for end-to-end tests and for a quick look at a finished run.
     """
     problems = []
@@ -552,27 +552,31 @@ def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
         fractions = {
             "accuracy": ["density", "top1", "top5"],
             "units": ["density", "iou", "interpretable_fraction", "same_concept_fraction"],
-            "summary": ["density"],
             "consistency": ["density", "still_interpretable", "same_concept"],
-        }[name]
+            "verdict": ["accuracy_drop_density", "decisive_density"],
+        }.get(name, ["density"])
         for column in fractions:
             values = frame[column].dropna()
             if ((values < 0) | (values > 1)).any():
                 problems.append(f"{name}.{column}: values outside [0, 1]")
-        for (method, trial), group in frame.groupby(_SERIES):
+        if "level" not in frame:
+            continue
+        pruning = frame[frame["level"] >= 0]  # level -1: the untrained network, beside level 0
+        for (method, trial), group in pruning.groupby(_SERIES):
             series = f"{name}: {method} trial {trial}"
             per_level = group.groupby("level")["density"].agg(["min", "max"]).sort_index()
             if (per_level["min"] != per_level["max"]).any():
                 problems.append(f"{series} has several densities for one level")
             if not per_level["min"].is_monotonic_decreasing or per_level["min"].duplicated().any():
                 problems.append(f"{series}: densities do not decrease with level")
-        level0 = frame[frame["level"] == 0]
-        shared = level0.drop(columns="method").astype(str).drop_duplicates()
-        if len(shared) * level0["method"].nunique() != len(level0):
-            problems.append(
-                f"{name}: level-0 rows differ between methods; every method shares one dense "
-                "network per trial"
-            )
+        for shared_level, network in ((0, "dense"), (-1, "untrained")):
+            level0 = frame[frame["level"] == shared_level]
+            shared = level0.drop(columns="method").astype(str).drop_duplicates()
+            if len(shared) * level0["method"].nunique() != len(level0):
+                problems.append(
+                    f"{name}: level-{shared_level} rows differ between methods; every method "
+                    f"shares one {network} network per trial"
+                )
         if name == "consistency":
             level0 = frame[frame["level"] == 0]
             for column in ("still_interpretable", "same_concept"):

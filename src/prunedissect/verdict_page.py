@@ -40,17 +40,22 @@ def _number(value: float, fmt: str = "{:.1f}") -> str:
     return "–" if not np.isfinite(value) else fmt.format(value)
 
 
+_AGREEING = {"A": "within", "B": "above", "C": "below"}
+
+
 def _evidence(row: pd.Series) -> str:
-    """The numbers behind one verdict, in one sentence."""
+    """The numbers behind one verdict, in one phrase."""
     level0 = f"{_number(row['level0_value'])} at level 0"
     if not np.isfinite(row["change"]):
         return f"{level0}; {row['reason']}"
     change = (
         f"{row['change']:+.1f} [{row['change_low']:+.1f}, {row['change_high']:+.1f}] at "
-        f"density {_percent(row['decisive_density'])}"
+        f"{_percent(row['decisive_density'])}"
     )
-    agree = f"{row['trials_agreeing']} of {row['trials']} trials agree"
-    return f"{level0}, {change}; {agree} ({row['reason']})"
+    word = _AGREEING.get(row["verdict"])
+    if word is None:
+        return f"{level0}, {change}; {row['reason']}"
+    return f"{level0}, {change}; {row['trials_agreeing']} of {row['trials']} trials {word}"
 
 
 def verdict_blocks(
@@ -74,22 +79,21 @@ def verdict_blocks(
         for quantity, words in _QUANTITY.items():
             if (method, quantity) in whole.index:
                 row = whole.loc[(method, quantity)]
-                parts.append(
-                    f"{words}: **{row['verdict']}** ({HYPOTHESES[row['verdict']]}; "
-                    f"{_evidence(row)})"
-                )
+                parts.append(f"**{row['verdict']}** for {words} ({_evidence(row)})")
         drop = whole.loc[method].iloc[0]["accuracy_drop_density"] if parts else np.nan
         accuracy = (
             f"accuracy drops at density {_percent(drop)}"
             if np.isfinite(drop)
             else "accuracy never drops"
         )
-        answers.append(f"**{method}** ({accuracy}): " + "; ".join(parts) + ".")
+        answers.append(f"**{method}** ({accuracy}): " + " and ".join(parts) + ".")
     blocks += [("p", text) for text in answers]
+    legend = "; ".join(f"{key}: {words}" for key, words in HYPOTHESES.items())
     blocks.append(
         (
             "p",
-            f"Counts over every dissected layer together; changes are level minus level 0, "
+            f"{legend}. Counts over every dissected layer together; changes are level minus "
+            f"level 0, "
             f"the mean over trials with its paired {confidence:.0%} bootstrap interval over "
             f"{replicates} resamples of the probe images. The untrained network of each trial "
             f"is the floor.",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from conftest import REPO, SNAKEMAKE, job_counts, run_snakemake, run_test_study
@@ -83,6 +84,44 @@ def test_tables_hold_documented_columns_and_sane_values(test_study):
     assert (level0.still_interpretable.dropna() == 1.0).all()
 
 
+def test_uncertainty_tables_verdict_and_its_page(test_study):
+    tables_dir = test_study / "results/tables"
+    frames = {
+        name: tables.read_table(tables_dir / f"{name}.parquet", table=name)
+        for name in ("bootstrap", "intervals", "verdict")
+    }
+    boot, intervals, verdict = frames["bootstrap"], frames["intervals"], frames["verdict"]
+    config = yaml.safe_load((REPO / ".test/config/config.yaml").read_text())
+    replicates = config.get("bootstrap", {}).get("replicates", 200)
+    assert sorted(boot["replicate"].unique()) == list(range(replicates))
+    # every checkpoint of every method, the untrained floor (level -1) included, per layer
+    assert sorted(intervals["level"].unique()) == [-1, 0, 1, 2]
+    assert set(intervals["layer"]) == {"layer3", "all"}
+    floor = intervals[intervals["level"] == -1]
+    assert (floor["density"] == 1.0).all()
+    # the untrained network is one network per trial, whatever the method
+    assert floor.drop(columns="method").drop_duplicates().shape[0] * len(METHODS) == len(floor)
+    totals = intervals[intervals["category"] == "all"]
+    for q in ("interpretable_units", "unique_concepts"):
+        assert (totals[f"{q}_low"] <= totals[f"{q}_high"]).all()
+    # the full-sample counts are those of the summary table
+    summary = tables.read_table(tables_dir / "summary.parquet", table="summary")
+    keys = ["method", "trial", "level", "layer", "category"]
+    both = summary.merge(intervals, on=keys, suffixes=("", "_b"))
+    assert len(both) == len(summary)
+    assert (both["interpretable_units"] == both["interpretable_units_b"]).all()
+    assert sorted(verdict["method"].unique()) == METHODS
+    assert len(verdict) == len(METHODS) * 2 * 2  # layers (layer3, all) x quantities
+    assert set(verdict["verdict"]) <= {"A", "B", "C", "undecided"}
+    page = (test_study / "results/report/verdict.md").read_text()
+    assert page.startswith("# What pruning does to interpretability: the verdict")
+    for method in METHODS:
+        assert f"**{method}**" in page
+    assert "(../figures/fig2_interpretability.png)" in page
+    html = (test_study / "results/report/verdict.html").read_text()
+    assert '<a href="../figures/fig2_interpretability.png">' in html and "<table>" in html
+
+
 def test_tables_match_the_committed_golden_digests(test_study):
     """Pinned kernels: these bytes are the same on any x86-64 host (README: Reproducibility).
     After a deliberate change of results: python -m prunedissect.digests write ..."""
@@ -127,10 +166,11 @@ def test_every_job_wrote_a_benchmark_and_the_study_benchmark_reads_them(test_stu
     lines = proc.stdout.splitlines()
     # per-rule table rows: rule, jobs, ...
     jobs = {row[0]: row[1] for row in map(str.split, lines) if len(row) > 1}
-    # .test: 2 trials x (a dense level 0 + 5 arms x 2 pruned levels), layer3 dissected at every
-    # level -> 22 of each analysis job
+    # .test: 2 trials x (a dense level 0 + 5 arms x 2 pruned levels + the untrained network),
+    # layer3 dissected at every level -> 24 of each analysis job
     assert jobs["train_dense"] == "2" and jobs["train_pruned"] == "20"
-    assert jobs["extract_activations"] == jobs["tally_iou"] == "22"
+    assert jobs["init_network"] == "2"
+    assert jobs["extract_activations"] == jobs["tally_iou"] == "24"
     assert "compute_thresholds" not in jobs  # thresholds are part of tally_iou
     arms = {
         line.split(":")[0].strip(): line.split(":")[1].split(",")[0].strip()
@@ -164,7 +204,14 @@ def test_config_changes_rerun_only_what_they_feed(test_study, tmp_path):
     jobs = dry_run_jobs(test_study, "--configfile", config, str(override))
     assert "train_dense" not in jobs and "train_pruned" not in jobs
     assert "extract_activations" not in jobs
-    assert jobs["tally_iou"] == 22
+    assert jobs["tally_iou"] == 24  # every checkpoint's layer, the untrained ones too
+    assert jobs["verdict"] == 1
+
+    boot = tmp_path / "bootstrap.yaml"
+    boot.write_text("bootstrap:\n  confidence: 0.9\n")
+    jobs = dry_run_jobs(test_study, "--configfile", config, str(boot))
+    # the interval level is read from the replicates: no tally reruns
+    assert "tally_iou" not in jobs and jobs["gather_bootstrap"] == 1 and jobs["verdict"] == 1
 
     more = tmp_path / "levels.yaml"
     more.write_text("pruning:\n  levels: 3\n")

@@ -58,9 +58,11 @@ def _dry_run(*args: str, cwd=REPO) -> str:
 def test_default_config_builds_dag():
     counts = job_counts(_dry_run())
     # config/config.yaml: 2 trials x (level 0 + 3 pruned levels), layers 1-3 dissected at all 8
+    # and in each trial's untrained network (2 init_network jobs)
     assert counts["train_dense"] == 2 and counts["train_pruned"] == 6
+    assert counts["init_network"] == 2
     # one extraction per checkpoint (all three layers in one forward pass), one tally per layer
-    assert counts["extract_activations"] == 8 and counts["tally_iou"] == 24
+    assert counts["extract_activations"] == 10 and counts["tally_iou"] == 30
     assert "compute_thresholds" not in counts
 
 

@@ -76,7 +76,6 @@ rule overview:
 rule verdict_report:
     input:
         verdict=rules.verdict.output[0],
-        figures=expand("results/figures/{fig}.png", fig=FIGURES),
     output:
         markdown=report(
             "results/report/verdict.md",
@@ -99,5 +98,7 @@ rule verdict_report:
         accuracy_drop=config["bootstrap"]["accuracy_drop"],
         replicates=config["bootstrap"]["replicates"],
         methods=method_names(),
+        # linked, not read: a redrawn figure does not rewrite the page
+        figures=expand("results/figures/{fig}.png", fig=FIGURES),
     script:
         "../scripts/verdict_report.py"

@@ -17,7 +17,7 @@ blocks = verdict_blocks(
     accuracy_drop=sm.params.accuracy_drop,
     replicates=sm.params.replicates,
     # links relative to the page, so the results folder can be moved or archived
-    figures={Path(f).stem: os.path.relpath(f, page) for f in sm.input.figures},
+    figures={Path(f).stem: os.path.relpath(f, page) for f in sm.params.figures},
     methods=sm.params.methods,
 )
 Path(sm.output.markdown).write_text(to_markdown(blocks))
