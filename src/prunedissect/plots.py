@@ -170,26 +170,30 @@ _FLOOR = {"color": "0.45", "linestyle": "--", "linewidth": 1.2}
 
 
 def _interval_bars(ax: Axes, intervals: pd.DataFrame, y: str, colours: dict) -> None:
-    """Per method and level the bootstrap interval of ``y`` (ends averaged over trials) as a
-    vertical bar at the level's density, methods spread a little along x; the untrained network
-    (level -1, the same for every method) as a dashed grey line across the panel."""
-    pruned = intervals[intervals["level"] >= 0]
-    for i, (method, colour) in enumerate(colours.items()):
-        stats = (
-            pruned[pruned["method"] == method]
-            .groupby("level", sort=True)
-            .agg(percent=("density", "mean"), mean=(y, "mean"), low=(f"{y}_low", "mean"),
-                 high=(f"{y}_high", "mean"))
-        )  # fmt: skip
+    """Per method and pruned level the bootstrap interval of ``y`` (ends averaged over trials)
+    as a vertical bar at the level's density, methods spread a little along x; level 0's (one
+    network, shared by every method) once, in dark grey; the untrained network (level -1, also
+    shared) as a dashed grey line across the panel."""
+
+    def bars(frame: pd.DataFrame, colour, shift: float, gid: str) -> None:
+        stats = frame.groupby("level", sort=True).agg(
+            percent=("density", "mean"), low=(f"{y}_low", "mean"), high=(f"{y}_high", "mean")
+        )
         if stats.empty:
-            continue
-        shift = 1.0 + 0.025 * (i - (len(colours) - 1) / 2)
+            return
         # from end to end: a percentile interval need not contain the full-sample count
-        bars = ax.vlines(
+        lines = ax.vlines(
             stats["percent"] * 100.0 * shift, stats["low"], stats["high"],
             colors=[colour], linewidth=1.6, alpha=0.8,
         )  # fmt: skip
-        bars.set_gid(f"bootstrap {method}")
+        lines.set_gid(gid)
+
+    level0 = intervals[(intervals["level"] == 0) & (intervals["method"] == next(iter(colours)))]
+    bars(level0, "0.25", 1.0, "bootstrap level 0")
+    pruned = intervals[intervals["level"] > 0]
+    for i, (method, colour) in enumerate(colours.items()):
+        shift = 1.0 + 0.03 * (i - (len(colours) - 1) / 2)
+        bars(pruned[pruned["method"] == method], colour, shift, f"bootstrap {method}")
     floor = intervals.loc[intervals["level"] < 0, y]
     if len(floor):
         ax.axhline(floor.groupby(intervals["trial"]).first().mean(), **_FLOOR, zorder=0)

@@ -316,10 +316,14 @@ def test_bootstrap_bars_and_the_untrained_floor(frames):
     totals = frames["summary"].query("category == 'all'")
     for ax, y in ((left, "interpretable_units"), (right, "unique_concepts")):
         bars = _interval_bars(ax)
-        assert list(bars) == list(METHODS)  # one set of bars per method
+        # level 0 once (one network), then the pruned levels of each method
+        assert list(bars) == ["level 0", *METHODS]
+        mean = _per_level(totals, METHODS[0], y)["mean"].to_numpy()
+        (level0,) = bars.pop("level 0").get_segments()
+        np.testing.assert_allclose(level0[:, 1], [mean[0] - 1, mean[0] + 2])
         for method, collection in bars.items():
             ends = np.array([s[:, 1] for s in collection.get_segments()])
-            mean = _per_level(totals, method, y)["mean"].to_numpy()
+            mean = _per_level(totals, method, y)["mean"].to_numpy()[1:]
             np.testing.assert_allclose(ends, np.c_[mean - 1, mean + 2])
         floors = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
         assert [line.get_ydata()[0] for line in floors] == [4.0]  # mean of the trials' floors
