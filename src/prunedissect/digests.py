@@ -24,7 +24,7 @@ from pathlib import Path
 from prunedissect.checkpoints import sha256_file
 
 #: The study tables whose bytes are the study's answer (results/tables/<name>.parquet).
-TABLES = ("accuracy", "units", "summary", "consistency")
+TABLES = ("accuracy", "units", "summary", "consistency", "bootstrap", "intervals", "verdict")
 
 
 def table_digests(tables_dir: str | os.PathLike) -> dict[str, str]:

@@ -40,7 +40,7 @@ def _write_tables(directory, values):
 
 
 def test_digests_round_trip_and_name_each_table_that_differs(tmp_path, capsys):
-    _write_tables(tmp_path / "a", [1, 2, 3, 4])
+    _write_tables(tmp_path / "a", [1, 2, 3, 4, 5, 6, 7])
     golden = tmp_path / "golden.sha256"
     written = digests.write_digests(tmp_path / "a", golden)
     # sha256sum format, checked against hashlib directly
@@ -51,7 +51,7 @@ def test_digests_round_trip_and_name_each_table_that_differs(tmp_path, capsys):
     assert digests.compare_digests(tmp_path / "a", golden) == []
     assert digests.main(["check", str(tmp_path / "a"), str(golden)]) == 0
 
-    _write_tables(tmp_path / "b", [1, 2, 30, 4])
+    _write_tables(tmp_path / "b", [1, 2, 30, 4, 5, 6, 7])
     (tmp_path / "b" / "consistency.parquet").unlink()
     problems = digests.compare_digests(tmp_path / "b", golden)
     assert [p.split(":")[0] for p in problems] == ["summary.parquet", "consistency.parquet"]
