@@ -85,14 +85,23 @@ class BootstrapAccumulator:
     def replicates(self) -> int:
         return int(self.weights.shape[0])
 
-    def add_pixels(self, image: torch.Tensor, flat: torch.Tensor) -> None:
-        """One labelled active pixel per entry: probe image ``image`` (global index), table
-        cell ``flat = unit * J + concept``. Entries of one image and cell are counted first, so
-        the weighted add touches each (image, cell) once."""
+    def add_pixels(
+        self, image: torch.Tensor, flat: torch.Tensor, count: torch.Tensor | None = None
+    ) -> None:
+        """Labelled active pixels: entry ``e`` is ``count[e]`` pixels (1 without ``count``) of
+        probe image ``image[e]`` (global index) in table cell ``flat[e] = unit * J + concept``.
+        Entries of one image and cell are summed first, so the weighted add touches each
+        (image, cell) once."""
         if flat.numel() == 0:
             return
         cells = self.n_units * self.n_concepts
-        key, count = torch.unique(image * cells + flat, return_counts=True)
+        if count is None:
+            key, count = torch.unique(image * cells + flat, return_counts=True)
+        else:
+            key, inverse = torch.unique(image * cells + flat, return_inverse=True)
+            count = torch.zeros(len(key), dtype=torch.int64, device=key.device).index_add_(
+                0, inverse, count.to(torch.int64)
+            )
         weighted = (self.weights[:, key // cells] * count).to(torch.int32)
         self.intersection.index_add_(1, key % cells, weighted)
 

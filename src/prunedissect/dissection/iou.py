@@ -45,8 +45,10 @@ import pandas as pd
 import torch
 
 from .bootstrap import BootstrapAccumulator
+from .rowfiles import RowReader
 from .segments import ProbeLabels
 from .upsample import upsample
+from .windows import WindowGeometry, active_in_windows, hot_cell_windows, window_geometry
 
 DEFAULT_MAX_ELEMENTS = 1 << 24  # raw or upsampled values per step (float32: 64 MiB)
 
@@ -100,10 +102,12 @@ def tally_iou(
     logger = logger or logging.getLogger(__name__)
     n_images, n_units = _check_inputs(activations, thresholds, labels)
     device = torch.device(device)
-    sh, sw = labels.shape
+    size = labels.shape
     n_concepts = len(labels.concepts)
     raw_size = n_units * activations.shape[2] * activations.shape[3]
     step = max(1, min(batch_size, max_elements // raw_size))
+    geometry = window_geometry(tuple(activations.shape[2:]), size, device)
+    pixels_per_step = max(1, max_elements // 4)  # values, int64 keys and masks of one chunk
 
     threshold = torch.as_tensor(np.asarray(thresholds, dtype=np.float32), device=device)
     combos = torch.as_tensor(labels.combos.astype(np.int64), device=device)
@@ -114,27 +118,29 @@ def tally_iou(
     )
     active_total = torch.zeros(n_units, dtype=torch.int64, device=device)
 
-    # A bilinear value is a convex combination of its 4 source cells, so a map whose raw
-    # maximum is at most T_k (less a margin far above float32 rounding; none is needed at 0,
-    # where rounding cannot change signs) has no active pixel and is skipped: only the few
-    # candidate maps are upsampled, and the result is the same as upsampling everything.
+    # A bilinear value is a convex combination of its 4 source cells, so a map (or a tile of
+    # it, see .windows) whose source values are at most T_k (less a margin far above float32
+    # rounding; none is needed at 0, where rounding cannot change signs) has no active pixel.
     floor = threshold - threshold.abs() * 2.0**-16
+    rows = RowReader(activations)
+    segment_rows = RowReader(labels.segments)
     for b0 in range(0, n_images, step):
         b1 = min(n_images, b0 + step)
-        maps = torch.from_numpy(np.asarray(activations[b0:b1], dtype=np.float32)).to(device)
-        segments = torch.from_numpy(np.asarray(labels.segments[b0:b1], dtype=np.int64)).to(device)
+        maps = torch.from_numpy(rows.read(b0, b1).astype(np.float32)).to(device)
+        segments = torch.from_numpy(segment_rows.read(b0, b1).astype(np.int64)).to(device)
         present = torch.from_numpy(np.asarray(labels.present[b0:b1])).to(device)
         image_codes = torch.from_numpy(labels.image_concepts[b0:b1].astype(np.int64)).to(device)
+        local = _LocalCombos(segments, len(combos))
 
         counts = torch.zeros((b1 - b0) * n_units, dtype=torch.int64, device=device)
-        for image, unit, y, x in _active_pixels(
-            maps, threshold, floor, (sh, sw), max_maps=max(1, max_elements // (sh * sw))
+        for image, unit, combo, count in _active_combinations(
+            maps, threshold, floor, local, geometry, pixels_per_step
         ):
-            counts += torch.bincount(image * n_units + unit, minlength=counts.numel())
-            which, flat = _pixel_cells(unit, segments[image, y, x], combos, n_concepts)
-            intersection.index_add_(0, flat, torch.ones_like(flat))
+            counts.index_add_(0, image * n_units + unit, count)
+            which, flat = _pixel_cells(unit, combo, combos, n_concepts)
+            intersection.index_add_(0, flat, count[which])
             if bootstrap is not None:
-                bootstrap.add_pixels(image[which] + b0, flat)
+                bootstrap.add_pixels(image[which] + b0, flat, count[which])
         counts = counts.view(b1 - b0, n_units)  # (B, K) active pixels per image and unit
         active_total += counts.sum(dim=0)
         active_by_category += (counts[:, :, None] * present[:, None, :]).sum(dim=0)
@@ -205,40 +211,93 @@ def _check_inputs(
     return n_images, n_units
 
 
-def _active_pixels(
+class _LocalCombos:
+    """The pixel combinations of a batch's segmentations renumbered per image: ``ids[i, y, x]``
+    in ``0..width - 1`` indexes image ``i``'s own combinations, ``combo(i, id)`` the global
+    combination. Computed once per batch, so each label map is read once."""
+
+    def __init__(self, segments: torch.Tensor, n_combos: int) -> None:
+        n = segments.shape[0]
+        image = torch.arange(n, device=segments.device)[:, None, None]
+        self.global_ids, inverse = torch.unique(image * n_combos + segments, return_inverse=True)
+        self.start = torch.searchsorted(
+            self.global_ids, torch.arange(n, device=segments.device) * n_combos
+        )
+        self.ids = inverse - self.start[image]
+        per_image = torch.bincount(self.global_ids // n_combos, minlength=n)
+        self.width = int(per_image.max())
+        self.n_combos = n_combos
+
+    def combo(self, image: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        return self.global_ids[self.start[image] + local] % self.n_combos
+
+
+def _active_combinations(
     maps: torch.Tensor,
     threshold: torch.Tensor,
     floor: torch.Tensor,
-    size: tuple[int, int],
-    *,
-    max_maps: int,
+    local: _LocalCombos,
+    geometry: WindowGeometry | None,
+    pixels_per_step: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield indices ``(image, unit, y, x)`` of the pixels where ``upsample(maps) > threshold``.
+    """Yield ``(image, unit, combo, count)``: ``count`` pixels of combination ``combo`` where
+    ``upsample(maps[image, unit]) > threshold[unit]`` (each triple once per chunk).
 
-    Only candidate maps (raw maximum above ``floor``) are upsampled, ``max_maps`` at a time;
-    one chunk of indices is yielded per group.
+    Only candidate maps (raw maximum above ``floor``) are looked at; with a ``geometry`` only
+    their hot tiles are upsampled (:mod:`.windows`), else whole maps. At most
+    ``pixels_per_step`` upsampled values are held at a time.
     """
+    n_units = maps.shape[1]
     image, unit = (maps.amax(dim=(2, 3)) > floor[None, :]).nonzero(as_tuple=True)
-    for c0 in range(0, len(image), max_maps):
-        i, k = image[c0 : c0 + max_maps], unit[c0 : c0 + max_maps]
-        selected = upsample(maps[i, k][:, None], size)[:, 0]  # (n, sh, sw)
-        which, y, x = (selected > threshold[k][:, None, None]).nonzero(as_tuple=True)
-        yield i[which], k[which], y, x
+    sh, sw = local.ids.shape[1:]
+    if geometry is None:  # whole maps, one window each
+        zero = torch.zeros_like(image)
+        windows = (torch.arange(len(image), device=maps.device), zero, zero, None)
+        size = (sh, sw)
+    else:
+        candidate = maps.view(-1, *geometry.source)[image * n_units + unit]
+        windows = hot_cell_windows(candidate, floor[unit])
+        size = geometry.window
+    offsets = (
+        torch.arange(size[0], device=maps.device)[:, None] * sw
+        + torch.arange(size[1], device=maps.device)[None, :]
+    )
+    step = max(1, pixels_per_step // (size[0] * size[1]))
+    width = local.width
+    flat_ids = local.ids.reshape(-1)
+    for w0 in range(0, len(windows[0]), step):
+        candidate, y, x = (t[w0 : w0 + step] for t in windows[:3])
+        i, k = image[candidate], unit[candidate]
+        if geometry is None:
+            values = upsample(maps[i, k][:, None], size)[:, 0]
+            active = values > threshold[k][:, None, None]
+            origin = i * (sh * sw)
+        else:
+            source = maps.view(-1, *geometry.source)[i * n_units + k]
+            owned = windows[3][w0 : w0 + step]
+            active = active_in_windows(source, y, x, owned, threshold[k], geometry)
+            origin = i * (sh * sw) + geometry.window_rows[y] * sw + geometry.window_cols[x]
+        n = len(i)
+        ids = flat_ids[origin[:, None, None] + offsets]
+        bins = torch.where(
+            active, torch.arange(n, device=maps.device)[:, None, None] * width + ids, n * width
+        )
+        count = torch.bincount(bins.reshape(-1), minlength=n * width + 1)[:-1].view(n, width)
+        window, combo = count.nonzero(as_tuple=True)
+        # windows of one map meet again in the caller's index_add, so no merge is needed here
+        yield i[window], k[window], local.combo(i[window], combo), count[window, combo]
 
 
 def _pixel_cells(
     unit: torch.Tensor, combo: torch.Tensor, combos: torch.Tensor, n_concepts: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The table cells ``k * J + j`` of the active pixels' concepts, one per (pixel, concept).
-
-    ``unit`` and ``combo`` hold the unit and the pixel combination of every active pixel; also
-    returned: the index of the pixel each cell entry comes from.
-    """
-    pixel = (combo > 0).nonzero(as_tuple=True)[0]
-    codes = combos[combo[pixel]]  # (n, width) codes j + 1, 0-padded
-    flat = unit[pixel, None] * n_concepts + codes - 1
+    """The table cells ``k * J + j`` of the concepts of each ``(unit, combination)`` entry, one
+    per (entry, concept); also returned: the entry each cell comes from."""
+    entry = (combo > 0).nonzero(as_tuple=True)[0]
+    codes = combos[combo[entry]]  # (n, width) codes j + 1, 0-padded
+    flat = unit[entry, None] * n_concepts + codes - 1
     keep = codes > 0
-    return pixel[:, None].expand_as(codes)[keep], flat[keep]
+    return entry[:, None].expand_as(codes)[keep], flat[keep]
 
 
 def _label_pixels(

@@ -13,11 +13,14 @@ so ``T_k == np.quantile(values_k.astype(np.float64), 1 - quantile)`` bit for bit
 "on" where ``a > T_k``: about ``quantile * n`` of its values, fewer where values tie at ``T_k``.
 
 Algorithm. Only the ``m = n - lo`` largest values of a unit matter. Units are processed in
-chunks; for a chunk, batches of images are streamed from the (memory-mapped) activation file
-and the running top-``m`` of each unit is kept with ``torch.topk`` (on the GPU when asked).
-The result is exact; memory is ``chunk * (m + buffer)`` values, bounded by ``max_elements``
-(a single unit needs ``m + one image`` values). With the default raw maps a chunk usually holds
-every unit, so the activation file is read once.
+chunks; for a chunk, batches of images are streamed from the activation file
+(:class:`.rowfiles.RowReader`: ``os.pread`` into one buffer, so no page of the file stays
+resident) and the running top-``m`` of each unit is kept with ``torch.topk`` (on the GPU when
+asked). The result is exact; memory is ``chunk * (m + buffer)`` values plus one batch of rows
+of every unit, bounded by ``max_elements`` whatever ``N`` (a single unit needs ``m + one
+image`` values). ``m = quantile * N * h * w`` grows with ``N``, so large probes use smaller
+unit chunks and read the file more than once (ResNet-50 layer4 on 63,305 images: 2 passes);
+on smaller probes a chunk usually holds every unit, so the activation file is read once.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .rowfiles import RowReader
 from .upsample import upsample
 
 DEFAULT_MAX_ELEMENTS = 1 << 25  # ~128 MiB of float32 per working buffer
@@ -140,8 +144,9 @@ def _chunk_top_values(
     kept: torch.Tensor | None = None
     pending: list[torch.Tensor] = []
     pending_size = 0
+    rows = RowReader(activations)
     for b0 in range(0, n_images, batch):
-        block = np.asarray(activations[b0 : b0 + batch, k0:k1], dtype=np.float32)
+        block = rows.read(b0, b0 + batch)[:, k0:k1].astype(np.float32)
         maps = torch.from_numpy(block).to(device)
         if upsample_to is not None:
             maps = upsample(maps, upsample_to)
