@@ -18,7 +18,7 @@ network: every checkpoint, layer and trial of a study is resampled with the same
 replicate ``b`` of level 0 and replicate ``b`` of level n form a pair, and differences between
 checkpoints get paired intervals. Counts are exact integers.
 
-Memory: the intersections of all replicates, ``B x K x J`` int32 (4 bytes each): 200 replicates
+Memory: the intersections of all replicates, ``K x J x B`` int32 (4 bytes each): 200 replicates
 x 64 units x ~100 concepts = 5 MB on the default study, 200 x 2,048 x 1,322 = 2.2 GB for
 ResNet-50 layer4 on Broden; plus ``B x K x (categories + 1)`` and ``B x J`` int64 areas. None of
 it grows with the probe set.
@@ -68,12 +68,15 @@ class BootstrapAccumulator:
     ) -> None:
         device = torch.device(device)
         self.weights = torch.as_tensor(np.asarray(weights, dtype=np.int64), device=device)
+        # image-major copy: one image's weights of every replicate are contiguous
+        self._by_image = self.weights.T.contiguous()
         self.n_units = n_units
         self.concept_category = np.asarray(concept_category, dtype=np.int64)
         n_rep, n_concepts = self.weights.shape[0], len(self.concept_category)
         self.n_concepts = n_concepts
+        # cell-major (K * J, B): a cell's replicates are one contiguous row for index_add_
         self.intersection = torch.zeros(
-            (n_rep, n_units * n_concepts), dtype=torch.int32, device=device
+            (n_units * n_concepts, n_rep), dtype=torch.int32, device=device
         )
         self.active_by_category = torch.zeros(
             (n_rep, n_units, n_categories), dtype=torch.int64, device=device
@@ -102,8 +105,8 @@ class BootstrapAccumulator:
             count = torch.zeros(len(key), dtype=torch.int64, device=key.device).index_add_(
                 0, inverse, count.to(torch.int64)
             )
-        weighted = (self.weights[:, key // cells] * count).to(torch.int32)
-        self.intersection.index_add_(1, key % cells, weighted)
+        weighted = (self._by_image[key // cells] * count[:, None]).to(torch.int32)
+        self.intersection.index_add_(0, key % cells, weighted)
 
     def add_images(
         self,
@@ -129,8 +132,9 @@ class BootstrapAccumulator:
             concept = (image_codes[image, slot] - 1).to(torch.int64)
             units = torch.arange(self.n_units, device=counts.device)
             flat = (units[None, :] * self.n_concepts + concept[:, None]).reshape(-1)
-            weighted = (w[:, image, None] * counts[image][None]).reshape(w.shape[0], -1)
-            self.intersection.index_add_(1, flat, weighted.to(torch.int32))
+            by_image = self._by_image[first + image]  # (m, B)
+            weighted = (counts[image][:, :, None] * by_image[:, None, :]).reshape(len(flat), -1)
+            self.intersection.index_add_(0, flat, weighted.to(torch.int32))
 
     def counts(self, b: int, *, category_restricted: bool) -> tuple[np.ndarray, np.ndarray]:
         """Replicate ``b``'s ``(intersection, union)``, each ``(K, J)`` int64: the tally of the
@@ -140,7 +144,7 @@ class BootstrapAccumulator:
                 "bootstrap intersections overflow int32: a unit has more than 2**31 weighted "
                 "active pixels; dissect fewer probe images per job"
             )
-        inter = self.intersection[b].view(self.n_units, self.n_concepts).cpu().numpy()
+        inter = self.intersection[:, b].reshape(self.n_units, self.n_concepts).cpu().numpy()
         if category_restricted:
             active = self.active_by_category[b].cpu().numpy()[:, self.concept_category]
         else:

@@ -146,7 +146,7 @@ def tally_iou(
         active_by_category += (counts[:, :, None] * present[:, None, :]).sum(dim=0)
         _add_image_intersections(image_intersection, counts, image_codes)
         if bootstrap is not None:
-            pixels = _label_pixels(segments, combos, image_codes, n_concepts)
+            pixels = _label_pixels(local, combos, image_codes, n_concepts, size)
             bootstrap.add_images(b0, counts, present, image_codes, pixels)
         if (b0 // step) % 100 == 99:
             logger.info("IoU tally: %d / %d images", b1, n_images)
@@ -220,6 +220,7 @@ class _LocalCombos:
         n = segments.shape[0]
         image = torch.arange(n, device=segments.device)[:, None, None]
         self.global_ids, inverse = torch.unique(image * n_combos + segments, return_inverse=True)
+        self.pixels = torch.bincount(inverse.reshape(-1), minlength=len(self.global_ids))
         self.start = torch.searchsorted(
             self.global_ids, torch.arange(n, device=segments.device) * n_combos
         )
@@ -301,18 +302,25 @@ def _pixel_cells(
 
 
 def _label_pixels(
-    segments: torch.Tensor, combos: torch.Tensor, image_codes: torch.Tensor, n_concepts: int
+    local: _LocalCombos,
+    combos: torch.Tensor,
+    image_codes: torch.Tensor,
+    n_concepts: int,
+    size: tuple[int, int],
 ) -> torch.Tensor:
     """Labelled pixels of every concept in every image of a batch, ``(n, J)`` int64 (an
-    image-level label covers the whole image), summing to ``concepts['pixels']`` over the set."""
-    n, sh, sw = segments.shape
-    codes = combos[segments.reshape(n, -1)]  # (n, pixels, width)
-    image = torch.arange(n, device=segments.device)[:, None, None].expand_as(codes)
+    image-level label covers the whole image), summing to ``concepts['pixels']`` over the set;
+    from the pixel count of each (image, combination) of the batch's ``local`` combinations."""
+    n = image_codes.shape[0]
+    image, combo = local.global_ids // local.n_combos, local.global_ids % local.n_combos
+    codes = combos[combo]  # (m, width) codes j + 1, 0-padded
     keep = codes > 0
-    flat = image[keep] * n_concepts + codes[keep] - 1
-    pixels = torch.bincount(flat, minlength=n * n_concepts).view(n, n_concepts)
+    flat = (image[:, None] * n_concepts + codes - 1)[keep]
+    count = local.pixels[:, None].expand_as(codes)[keep]
+    pixels = torch.zeros(n * n_concepts, dtype=torch.int64, device=image_codes.device)
+    pixels = pixels.index_add_(0, flat, count).view(n, n_concepts)
     image, slot = (image_codes > 0).nonzero(as_tuple=True)
-    whole = torch.full((len(image),), sh * sw, dtype=torch.int64, device=segments.device)
+    whole = torch.full((len(image),), size[0] * size[1], dtype=torch.int64, device=pixels.device)
     pixels.index_put_((image, image_codes[image, slot] - 1), whole, accumulate=True)
     return pixels
 
