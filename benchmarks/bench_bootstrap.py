@@ -214,11 +214,19 @@ def main() -> None:
     parser.add_argument("--case", choices=["default", "broden"], default="default")
     parser.add_argument("--checkpoint", default=None, help="default case: a ResNet-20 state dict")
     parser.add_argument("--repeats", type=int, default=5, help="default case: runs of each")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: idle OpenMP threads spin, so on a shared machine CPU "
+        "seconds of several threads overstate the work)",
+    )
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--concepts", type=int, default=1300)
     parser.add_argument("--replicates", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.case == "default":
         default_case(args)
         return
