@@ -144,12 +144,32 @@ def measure(
     return rows
 
 
+def network_kwargs(
+    arch: str, state_dict: Mapping[str, torch.Tensor], model_kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The builder kwargs that load ``state_dict`` (a reduced network is narrower than the
+    study's ``model_kwargs`` say).
+
+    ISSUE 18a HOOK, the one place a reduced network's constructor kwargs come from: issue 18a
+    adds :func:`prunedissect.models.kwargs_for_state_dict` (widths read from the tensor shapes).
+    Until that is merged the study's kwargs are returned; then import it directly here.
+    """
+    try:
+        from prunedissect.models import kwargs_for_state_dict  # type: ignore[attr-defined]
+    except ImportError:  # before issue 18a's reduced networks are merged
+        return dict(model_kwargs)
+    return kwargs_for_state_dict(arch, state_dict, model_kwargs)
+
+
 def speed_table(
     rows: Iterable[Mapping[str, Any]], accuracy: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """The ``speed`` table (``prunedissect.tables.COLUMNS['speed']``) from :func:`measure` rows
-    that also carry ``variant``, ``method``, ``trial``, ``level`` and ``density``; ``top1``
-    comes from the accuracy table's row of the same method, trial and level (NaN without one).
+    that also carry ``variant``, ``method``, ``trial`` and ``level``.
+
+    ``density`` and ``top1`` come from the accuracy table's row of the same method, trial and
+    level (level 0, the shared dense network, from any method's level-0 row of the trial);
+    without one, ``density`` is the row's own value (NaN when absent) and ``top1`` NaN.
     """
     frame = pd.DataFrame(list(rows))
     if frame.empty:
@@ -157,12 +177,20 @@ def speed_table(
     unknown = sorted(set(frame["variant"]) - set(VARIANTS))
     if unknown:
         raise ValueError(f"unknown variants {unknown}; allowed: {', '.join(VARIANTS)}")
+    if "density" not in frame:
+        frame["density"] = float("nan")
     frame["top1"] = float("nan")
     if accuracy is not None:
-        keys = ["method", "trial", "level"]
-        top1 = accuracy.set_index(keys)["top1"]
-        lookup = [top1.get(tuple(key), float("nan")) for key in frame[keys].itertuples(False)]
-        frame["top1"] = pd.Series(lookup, index=frame.index, dtype="float64")
+        found: dict[tuple, tuple[float, float]] = {}
+        for row in accuracy.itertuples(index=False):
+            value = (float(row.density), float(row.top1))
+            found[(row.method, row.trial, row.level)] = value
+            if row.level == 0:
+                found.setdefault(("*", row.trial, 0), value)
+        for index, row in frame.iterrows():
+            key = ("*" if row["level"] == 0 else row["method"], row["trial"], row["level"])
+            if key in found:
+                frame.loc[index, ["density", "top1"]] = found[key]
     order = {variant: index for index, variant in enumerate(VARIANTS)}
     frame = frame.sort_values(
         ["device", "batch", "level", "variant", "method"],

@@ -76,12 +76,19 @@ def test_speed_table_joins_top1_and_writes_documented_columns(tmp_path):
         {**base, "variant": "dense", "method": "dense", "level": 0, "density": 1.0, "batch": 1},
         {**base, "variant": "masked", "method": "lottery", "level": 1, "density": 0.5, "batch": 1},
     ]
-    accuracy = pd.DataFrame(
-        {"method": ["dense", "lottery"], "trial": [0, 0], "level": [0, 1], "top1": [0.9, 0.8]}
+    accuracy = pd.DataFrame(  # level 0 is stored under every method, never under "dense"
+        {
+            "method": ["lottery", "lottery"],
+            "trial": [0, 0],
+            "level": [0, 1],
+            "density": [1.0, 0.5],
+            "top1": [0.9, 0.8],
+        }
     )
     table = speed.speed_table(rows, accuracy)
     assert list(table["level"]) == [0, 1, 2]
     assert list(table["top1"].iloc[:2]) == [0.9, 0.8] and math.isnan(table["top1"].iloc[2])
+    assert list(table["density"]) == [1.0, 0.5, 0.25]
     path = tmp_path / "speed.parquet"
     tables.write_table(table, path, table="speed")
     assert list(tables.read_table(path, table="speed").columns) == list(tables.COLUMNS["speed"])

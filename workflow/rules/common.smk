@@ -143,6 +143,7 @@ def final_outputs():
         *expand("results/figures/{fig}.{ext}", fig=FIGURES, ext=["png", "pdf"]),
         f"results/report/units_trial{config['report']['trial']}.html",
         "results/report/summary.md",
+        *speed_outputs(),  # speed.smk: inference timings, their figure, slim networks
     ]
 
 

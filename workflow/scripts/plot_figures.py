@@ -24,6 +24,8 @@ elif figure == "overview":
     fig = plots.plot_overview(
         table("accuracy"), table("summary"), table("consistency"), methods=methods
     )
+elif figure == "speed":
+    fig = plots.plot_speed(table("speed"))
 else:
     raise ValueError(f"unknown figure {figure!r}")
 plots.save_figure(fig, snakemake.output)
