@@ -14,7 +14,8 @@ at each density (fraction of conv and linear weights kept, as the accuracy table
   (what a width-multiplied constructor builds: Crowley et al.'s reduced network), built the same
   way. For resnet20 this is the ``width`` knob up to rounding.
 
-The fraction is found by bisection on the kept weights. Each network is timed with
+The fraction is found by bisection on the kept weights (counted from the groups' shapes; the
+slim network's count is asserted to match). Each network is timed with
 ``prunedissect.speed.measure`` (medians after warm-up) at ``--threads`` CPU threads, and on CUDA
 too when present. Run it niced on a shared machine::
 
@@ -63,27 +64,56 @@ def channel_pruned(model: nn.Module, groups: list[slimming.ChannelGroup], keep: 
     return network
 
 
+def kept_count(
+    model: nn.Module, groups: list[slimming.ChannelGroup], pruned: list[slimming.ChannelGroup],
+    keep: float,
+) -> int:  # fmt: skip
+    """Prunable weights left when every group of ``pruned`` keeps ``keep`` of its channels:
+    each conv or linear weight shrinks by the channels its groups (as writer, as reader) lose."""
+    kept = {id(group): group.size for group in groups}
+    for group in pruned:
+        kept[id(group)] = max(1, round(keep * group.size))
+    outs: dict[str, int] = {}
+    ins: dict[str, int] = {}
+    for group in groups:
+        for name in group.writers:
+            outs[name] = kept[id(group)]
+        for name in group.readers:
+            ins[name] = kept[id(group)]
+    modules = dict(model.named_modules())
+    total = 0
+    for name in prunable_parameters(model):
+        module = name.removesuffix(".weight")
+        weight = modules[module].weight
+        out = outs.get(module, weight.shape[0])
+        inp = ins.get(module, weight.shape[1])
+        total += out * inp * weight[0, 0].numel()
+    return total
+
+
 def matched(
-    model: nn.Module, groups: list[slimming.ChannelGroup], density: float, example: torch.Tensor
+    model: nn.Module,
+    groups: list[slimming.ChannelGroup],
+    pruned: list[slimming.ChannelGroup],
+    density: float,
+    example: torch.Tensor,
 ) -> tuple[nn.Module, float] | None:
     """The slim network whose kept prunable weights come closest to ``density`` (bisection on
-    the common keep fraction), or None when even one channel per group keeps more."""
+    the common keep fraction of the ``pruned`` groups), or None when even one channel per group
+    keeps more."""
     target = density * prunable_count(model)
-
-    def build(keep: float) -> nn.Module:
-        return slimming.slim(channel_pruned(model, groups, keep), example)
-
-    low, high = 0.0, 1.0
-    if prunable_count(build(1e-9)) > target * 1.02:
+    if kept_count(model, groups, pruned, 0.0) > target * 1.02:
         return None
-    for _ in range(12):
+    low, high = 0.0, 1.0
+    for _ in range(30):
         middle = (low + high) / 2
-        if prunable_count(build(middle)) > target:
+        if kept_count(model, groups, pruned, middle) > target:
             high = middle
         else:
             low = middle
-    network = build(high if abs(prunable_count(build(high)) - target) < abs(
-        prunable_count(build(low)) - target) else low)  # fmt: skip
+    keep = min((low, high), key=lambda k: abs(kept_count(model, groups, pruned, k) - target))
+    network = slimming.slim(channel_pruned(model, pruned, keep), example)
+    assert prunable_count(network) == kept_count(model, groups, pruned, keep)
     return network, prunable_count(network) / prunable_count(model)
 
 
@@ -110,7 +140,7 @@ def main() -> None:
     for density in args.densities:
         networks.append(("masked", density, masked(dense, density)))
         for variant, chosen in (("slimmed", inner), ("reduced", groups)):
-            found = matched(dense, chosen, density, example)
+            found = matched(dense, groups, chosen, density, example)
             if found is None:
                 print(f"# {variant} at density {density}: not reached (residual stream too big)")
                 continue

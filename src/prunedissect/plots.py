@@ -33,7 +33,13 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    NullLocator,
+    PercentFormatter,
+)
 
 from prunedissect.tables import ALL_CATEGORIES, TableError, method_order
 
@@ -459,6 +465,9 @@ def plot_speed(speed: pd.DataFrame) -> Figure:
                             color=colours[variant],
                         )  # fmt: skip
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
                 ax.set_xlabel(label)
                 ax.set_ylabel("top-1 accuracy (%)")
                 ax.set_title(f"{where}: {'latency' if col == 0 else 'throughput'}")
