@@ -14,10 +14,11 @@ at each density (fraction of conv and linear weights kept, as the accuracy table
   (what a width-multiplied constructor builds: Crowley et al.'s reduced network), built the same
   way. For resnet20 this is the ``width`` knob up to rounding.
 
+Latency and throughput are the medians of ``prunedissect.speed.time_network`` (the timing the
+``speed`` rule's ``measure`` uses); ``cpu_ms`` adds the process CPU time per pass.
 The fraction is found by bisection on the kept weights (counted from the groups' shapes; the
-slim network's count is asserted to match). Each network is timed with
-``prunedissect.speed.measure`` (medians after warm-up) at ``--threads`` CPU threads, and on CUDA
-too when present. Run it niced on a shared machine::
+slim network's count is asserted to match). Networks run at ``--threads`` CPU threads, and on
+CUDA too when present. Run it niced on a shared machine::
 
     nice .venv/bin/python benchmarks/bench_speed.py --arch resnet20 --width 16 --image-size 32
     nice .venv/bin/python benchmarks/bench_speed.py --arch resnet50 --image-size 224 --classes 1000
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import statistics
+import time
 
 import torch
 from torch import nn
@@ -150,29 +153,34 @@ def main() -> None:
     print(
         f"# {args.arch} at {args.image_size} px, {args.threads} CPU thread(s), "
         f"{speed.device_name(devices[0])}; medians of {args.repeats} passes after "
-        f"{args.warmup} warm-up passes; density = kept conv+linear weights"
+        f"{args.warmup} warm-up passes; density = kept conv+linear weights; cpu_ms = CPU time "
+        "per pass summed over threads, min_ms = fastest pass (both steadier than the median on a "
+        "loaded machine)"
     )
-    header = (
+    print(
         f"{'variant':8} {'density':>7} {'device':6} {'batch':>5} {'latency_ms':>11} "
-        f"{'images/s':>10} {'params':>10} {'MMACs':>9}"
+        f"{'images/s':>10} {'min_ms':>9} {'cpu_ms':>9} {'params':>10} {'MMACs':>9}"
     )
-    print(header)
     for variant, density, network in networks:
-        for row in speed.measure(
-            network,
-            image_size=args.image_size,
-            batch_sizes=args.batch_sizes,
-            devices=devices,
-            threads=args.threads,
-            warmup=args.warmup,
-            repeats=args.repeats,
-        ):
-            print(
-                f"{variant:8} {density:7.3f} {row['device']:6} {row['batch']:5d} "
-                f"{row['latency_ms']:11.3f} {row['throughput_img_s']:10.1f} "
-                f"{row['params']:10d} {row['macs'] / 1e6:9.2f}",
-                flush=True,
-            )
+        macs, params = speed.count_macs(network, args.image_size)
+        for device in devices:
+            model = copy.deepcopy(network).to(device).eval()
+            for batch in args.batch_sizes:
+                inputs = torch.randn(batch, 3, args.image_size, args.image_size).to(device)
+                with speed.torch_threads(args.threads):
+                    cpu = time.process_time()
+                    seconds = speed.time_network(
+                        model, inputs, warmup=args.warmup, repeats=args.repeats
+                    )
+                    cpu = (time.process_time() - cpu) / (args.warmup + args.repeats)
+                median = statistics.median(seconds)
+                print(
+                    f"{variant:8} {density:7.3f} {device.type:6} {batch:5d} "
+                    f"{1000 * median:11.3f} {batch / median:10.1f} {1000 * min(seconds):9.3f} "
+                    f"{1000 * cpu:9.2f} "
+                    f"{params:10d} {macs / 1e6:9.2f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

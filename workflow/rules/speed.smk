@@ -7,56 +7,7 @@
 # Timings depend on the machine: speed.parquet is not one of the golden-digest tables.
 # Rule slim writes each timed structured checkpoint as a physically slim network (.pt2, a
 # torch.export program that loads without this package) with its check against the masked one.
-
-SPEED_VARIANT_KINDS = {
-    "masked": (
-        "lottery",
-        "finetune",
-        "oneshot",
-    ),  # the first such arm only: same compute
-    "slimmed": ("structured",),
-    "reduced": ("reduced",),
-}
-SLIMMED = "results/slim/{method}/trial{trial}/level{level}"
-
-
-def speed_levels():
-    """Pruned levels timed beside level 0 (speed.levels, default every pruned level)."""
-    chosen = config["speed"]["levels"]
-    return sorted(set(chosen)) if chosen else levels()[1:]
-
-
-def speed_arms():
-    """(variant, arm name) of every arm timed, by kind (SPEED_VARIANT_KINDS)."""
-    arms = []
-    for variant, kinds in SPEED_VARIANT_KINDS.items():
-        chosen = [m.name for m in METHODS.values() if m.kind in kinds]
-        arms += [
-            (variant, name) for name in (chosen[:1] if variant == "masked" else chosen)
-        ]
-    return arms
-
-
-def speed_networks():
-    """Every network the speed rule times, as {variant, method, trial, level}."""
-    trial = config["speed"]["trial"]
-    networks = [{"variant": "dense", "method": DENSE, "trial": trial, "level": 0}]
-    for level in speed_levels():
-        networks += [
-            {"variant": variant, "method": name, "trial": trial, "level": level}
-            for variant, name in speed_arms()
-        ]
-    return networks
-
-
-def speed_outputs():
-    """The speed table, its figure, and the slim networks of the timed structured arms."""
-    slimmed = [n for n in speed_networks() if n["variant"] == "slimmed"]
-    return [
-        "results/tables/speed.parquet",
-        *expand("results/figures/speed.{ext}", ext=["png", "pdf"]),
-        *[f"{SLIMMED}/model.pt2".format(**n) for n in slimmed],
-    ]
+# Which networks are timed: speed_networks() in common.smk.
 
 
 rule slim:
