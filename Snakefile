@@ -21,6 +21,7 @@ include: "workflow/rules/dissect.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/speed.smk"
 
 
 rule all:

@@ -133,6 +133,7 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
     for key, values in (
         ("dissection.levels", config["dissection"].get("levels")),
         ("report.levels", config["report"].get("levels")),
+        ("speed.levels", config.get("speed", {}).get("levels")),
     ):
         bad = [v for v in values or [] if v > n_levels]
         if bad:
@@ -150,6 +151,12 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
     if config["report"]["trial"] >= config["trials"]:
         lines.append(
             f"config key report.trial: got {config['report']['trial']}; allowed: "
+            f"0..{config['trials'] - 1} (there are {config['trials']} trials)"
+        )
+    speed_trial = config.get("speed", {}).get("trial", 0)
+    if speed_trial >= config["trials"]:
+        lines.append(
+            f"config key speed.trial: got {speed_trial}; allowed: "
             f"0..{config['trials'] - 1} (there are {config['trials']} trials)"
         )
     return lines

@@ -24,6 +24,8 @@ from pathlib import Path
 from prunedissect.checkpoints import sha256_file
 
 #: The study tables whose bytes are the study's answer (results/tables/<name>.parquet).
+#: ``speed.parquet`` (inference timings, :mod:`prunedissect.speed`) is left out on purpose: its
+#: numbers depend on the machine and its load, so no two runs give the same bytes.
 TABLES = ("accuracy", "units", "summary", "consistency", "bootstrap", "intervals", "verdict")
 
 

@@ -33,7 +33,13 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator, PercentFormatter
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    NullLocator,
+    PercentFormatter,
+)
 
 from prunedissect.tables import ALL_CATEGORIES, TableError, method_order
 from prunedissect.uncertainty import ALL_LAYERS
@@ -469,3 +475,87 @@ def save_figure(fig: Figure, paths: Iterable[str | Path]) -> None:
             raise PlotError(f"{path}: unsupported figure format {fmt!r}; use .png or .pdf")
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format=fmt, dpi=_DPI, metadata=_METADATA[fmt])
+
+
+#: Variants of the speed table in drawing order, with their markers (prunedissect.speed).
+SPEED_MARKERS = {"dense": "*", "masked": "o", "slimmed": "s", "reduced": "D"}
+
+
+def plot_speed(speed: pd.DataFrame) -> Figure:
+    """Accuracy against inference speed (Crowley et al. 2018's comparison), from the ``speed``
+    table: one row of panels per device; left, top-1 against the latency at the smallest timed
+    batch, right, against the throughput at the largest; one colour and marker per variant
+    (dense, masked, slimmed, reduced), a line through each arm's levels, every point labelled
+    with its % of weights remaining. Speed axes are logarithmic."""
+    columns = ["variant", "method", "level", "density", "device", "threads", "batch"]
+    _require(speed, [*columns, "latency_ms", "throughput_img_s", "top1"], "speed figure")
+    data = speed.dropna(subset=["top1"])
+    if data.empty:
+        raise PlotError("speed figure: no timed network has a top-1 accuracy")
+    unknown = sorted(set(data["variant"]) - set(SPEED_MARKERS))
+    if unknown:
+        raise PlotError(f"speed figure: unknown variants {unknown}; known: {list(SPEED_MARKERS)}")
+    palette = sns.color_palette("colorblind", len(SPEED_MARKERS))
+    colours = dict(zip(SPEED_MARKERS, palette, strict=True))
+    devices = sorted(data["device"].unique(), key=lambda d: (d != "cpu", d))
+    small, large = int(data["batch"].min()), int(data["batch"].max())
+    panels = [
+        (small, "latency_ms", f"latency at batch {small} (ms)"),
+        (large, "throughput_img_s", f"throughput at batch {large} (images/s)"),
+    ]
+    series = data[["variant", "method"]].drop_duplicates()
+    series = series.sort_values(
+        "variant", key=lambda v: v.map(list(SPEED_MARKERS).index), kind="stable"
+    )
+    with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
+        fig, axes = _figure(len(devices), len(panels))
+        for row, device in enumerate(devices):
+            on_device = data[data["device"] == device]
+            where = (
+                f"CPU, {int(on_device['threads'].iloc[0])} thread(s)"
+                if device == "cpu"
+                else str(on_device["device_name"].iloc[0])
+                if "device_name" in on_device
+                else device
+            )
+            for col, (batch, x, label) in enumerate(panels):
+                ax = axes[row, col]
+                timed = on_device[on_device["batch"] == batch]
+                for variant, method in series.itertuples(index=False):
+                    points = timed[
+                        (timed["variant"] == variant) & (timed["method"] == method)
+                    ].sort_values("level")
+                    if points.empty:
+                        continue
+                    ax.plot(
+                        points[x], points["top1"] * 100.0, marker=SPEED_MARKERS[variant],
+                        markersize=9 if variant == "dense" else 5, color=colours[variant],
+                        linewidth=1,
+                    )  # fmt: skip
+                    for point in points.itertuples(index=False):
+                        ax.annotate(
+                            f"{100.0 * point.density:.3g}%", (getattr(point, x), point.top1 * 100),
+                            textcoords="offset points", xytext=(4, 3), fontsize="x-small",
+                            color=colours[variant],
+                        )  # fmt: skip
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+                ax.set_xlabel(label)
+                ax.set_ylabel("top-1 accuracy (%)")
+                ax.set_title(f"{where}: {'latency' if col == 0 else 'throughput'}")
+        handles = [
+            Line2D(
+                [], [], color=colours[variant], marker=SPEED_MARKERS[variant], linewidth=1,
+                label="dense" if variant == "dense" else f"{variant} ({method})",
+            )  # fmt: skip
+            for variant, method in series.itertuples(index=False)
+        ]
+        fig.legend(handles=handles, title="network", loc="outside right upper", frameon=False)
+        fig.suptitle(
+            "Accuracy against speed; labels: % of weights remaining (median of "
+            f"{int(data['repeats'].iloc[0]) if 'repeats' in data else '?'} timed passes)",
+            fontsize="medium",
+        )
+    return fig

@@ -26,7 +26,7 @@ torchvision models on ImageNet (1.28 M images; resnet50 at ~1,070 images/s, belo
 1,200-1,500 images/s of the README's cost estimate, so the limit errs long)."""
 
 TRAINING_RULES = ("train_dense", "train_pruned")
-GPU_RULES = (*TRAINING_RULES, "extract_activations")
+GPU_RULES = (*TRAINING_RULES, "extract_activations", "speed")
 
 _MEM_MB = {  # rule: (small study, ImageNet-scale study)
     "train_dense": (4000, 32000),
@@ -36,6 +36,7 @@ _MEM_MB = {  # rule: (small study, ImageNet-scale study)
     "check_probe": (2000, 8000),
     "encode_probe_labels": (4000, 16000),
     "init_network": (2000, 8000),
+    "speed": (4000, 16000),
 }
 _RUNTIME = {  # rule: minutes (small study, ImageNet-scale study); training: see runtime()
     "train_dense": (60, 120),
@@ -45,6 +46,7 @@ _RUNTIME = {  # rule: minutes (small study, ImageNet-scale study); training: see
     "check_probe": (30, 240),
     "encode_probe_labels": (30, 240),
     "init_network": (10, 30),
+    "speed": (30, 120),
 }
 _THREADS = {  # rules that use more than one core; training: see threads()
     "generate_concepts": 2,
@@ -80,6 +82,8 @@ def threads(config: Mapping[str, Any], rule: str) -> int:
     """Cores: a training job gets one for itself and one per data-loader worker."""
     if rule in TRAINING_RULES:
         return config["training"]["num_workers"] + 1
+    if rule == "speed":  # timings are taken with this many threads
+        return config["speed"]["threads"]
     return _THREADS.get(rule, 1)
 
 
@@ -97,5 +101,6 @@ def runtime(config: Mapping[str, Any], rule: str, method: Method | None = None) 
 
 
 def gpu(config: Mapping[str, Any], rule: str) -> int:
-    """GPUs: one for training and extraction, none when ``device`` is ``cpu``."""
+    """GPUs: one for training, extraction and timing (``speed``), none when ``device`` is
+    ``cpu``."""
     return int(rule in GPU_RULES and config["device"] != "cpu")

@@ -13,6 +13,9 @@ The study tables (one row per ...):
   over every category.
 - ``consistency``: (method, trial, level, layer), each compared with level 0 of the same trial
   and layer.
+- ``speed`` (written by :mod:`prunedissect.speed`'s rule, not by this module): timed network
+  (variant, method, trial, level, device, batch); machine-dependent, so outside the golden
+  digests.
 
 and the uncertainty tables of :mod:`prunedissect.uncertainty`:
 
@@ -220,6 +223,44 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
             pa.float64(),
             "The quantity in the untrained network (level -1), mean over trials; NaN when it "
             "was not dissected.",
+        ),
+    },
+    # Inference timings (prunedissect.speed): machine-dependent, so not a golden-digest table.
+    "speed": {
+        "variant": (
+            pa.string(),
+            "Network timed: dense (level 0), masked (a magnitude arm's checkpoint, dense "
+            "compute), slimmed (a structured arm's checkpoint, physically slimmed) or reduced "
+            "(a reduced arm's thinner network).",
+        ),
+        "method": (pa.string(), "Arm the checkpoint belongs to; 'dense' for level 0."),
+        **{k: _KEY[k] for k in ("trial", "level", "density")},
+        "device": (pa.string(), "Device the network ran on: cpu or cuda."),
+        "device_name": (
+            pa.string(),
+            "The GPU's name, or the CPU kernels torch used (cpu-avx2 when pinned).",
+        ),
+        "threads": (pa.int64(), "torch intra-op CPU threads during the timing."),
+        "batch": (pa.int64(), "Images per forward pass."),
+        "repeats": (pa.int64(), "Timed passes (after speed.warmup untimed ones)."),
+        "latency_ms": (
+            pa.float64(),
+            "Median time of one forward pass of the batch, in milliseconds (read at batch 1).",
+        ),
+        "throughput_img_s": (
+            pa.float64(),
+            "batch / median pass time, in images per second (read at batch 64).",
+        ),
+        "params": (pa.int64(), "Parameters the network stores, zeros included."),
+        "nonzero_params": (pa.int64(), "Of those, the non-zero ones."),
+        "macs": (
+            pa.int64(),
+            "Multiply-accumulates per image as computed (zeros count: a masked network does "
+            "the dense arithmetic); Torch-Pruning's count_ops_and_params.",
+        ),
+        "top1": (
+            pa.float64(),
+            "Top-1 accuracy of the checkpoint (accuracy table); NaN where it has none.",
         ),
     },
 }

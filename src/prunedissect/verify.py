@@ -17,7 +17,7 @@ from pathlib import Path
 
 from prunedissect.checkpoints import SUFFIX, CorruptFileError, verify
 
-CHECKSUMMED = ("model.pt", "mask.npz", "rewind.pt", "activations.npy")
+CHECKSUMMED = ("model.pt", "mask.npz", "rewind.pt", "activations.npy", "model.pt2")
 """Workflow outputs that always carry a ``.sha256`` sidecar."""
 RESUME_POINTS = ("resume.pt", "resume.prev.pt")
 """Epoch checkpoints of an unfinished level: a broken one is moved aside when the level reruns."""

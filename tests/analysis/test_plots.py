@@ -337,3 +337,37 @@ def test_bootstrap_bars_and_the_untrained_floor(frames):
         confidence=0.95,
     )
     assert [bool(_interval_bars(ax)) for ax in overview.axes] == [False, True, False, False]
+def _speed_frame() -> pd.DataFrame:
+    rows = []
+    for device in ("cpu", "cuda"):
+        for batch in (1, 64):
+            for variant, method, level, density, ms in (
+                ("dense", "dense", 0, 1.0, 4.0),
+                ("masked", "lottery", 1, 0.5, 4.0),
+                ("masked", "lottery", 2, 0.25, 4.0),
+                ("reduced", "thin", 1, 0.5, 2.0),
+            ):
+                rows.append({
+                    "variant": variant, "method": method, "trial": 0, "level": level,
+                    "density": density, "device": device, "device_name": f"{device}-x",
+                    "threads": 2, "batch": batch, "repeats": 3, "latency_ms": ms * batch,
+                    "throughput_img_s": 1000.0 / ms, "params": 10, "nonzero_params": 10,
+                    "macs": 10, "top1": 0.9 - 0.1 * level,
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_speed_figure_draws_a_row_per_device_and_a_line_per_timed_arm():
+    fig = plots.plot_speed(_speed_frame())
+    axes = fig.axes
+    assert len(axes) == 4  # cpu and cuda, latency and throughput
+    for ax in axes:
+        assert len(ax.get_lines()) == 3  # dense, masked (lottery), reduced (thin)
+        assert ax.get_xscale() == "log"
+    latency = axes[0]
+    masked = next(line for line in latency.get_lines() if line.get_marker() == "o")
+    assert list(masked.get_xdata()) == [4.0, 4.0] and list(masked.get_ydata()) == [80.0, 70.0]
+    labels = [text.get_text() for text in latency.texts]
+    assert sorted(labels) == ["100%", "25%", "50%", "50%"]
+    with pytest.raises(plots.PlotError, match="no timed network has a top-1"):
+        plots.plot_speed(_speed_frame().assign(top1=float("nan")))

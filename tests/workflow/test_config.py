@@ -85,11 +85,14 @@ def test_imagefolder_with_train_and_val_passes(tmp_path):
 def test_cross_key_checks():
     config = filled({"pruning": {"levels": 3}, "dissection": {"levels": [0, 5]}, "trials": 2})
     config["report"]["trial"] = 2
+    config["speed"].update(trial=3, levels=[1, 4])
     with pytest.raises(ConfigError) as info:
         check_config(config, SCHEMA)
     message = str(info.value)
     assert "dissection.levels: levels [5] do not exist; allowed: 0..3" in message
     assert "report.trial: got 2; allowed: 0..1" in message
+    assert "speed.levels: levels [4] do not exist; allowed: 0..3" in message
+    assert "speed.trial: got 3; allowed: 0..1" in message
 
 
 def test_method_checks_name_the_arm_and_the_fix():

@@ -47,6 +47,9 @@ def test_every_preset_gets_positive_resources_and_training_threads_match_its_wor
     assert resources.gpu(config, "train_dense") == resources.gpu(config, "train_pruned") == on_gpu
     assert resources.gpu(config, "extract_activations") == on_gpu
     assert resources.gpu(config, "tally_iou") == 0
+    # the timing job: its threads are the ones it times with; a GPU to time on unless cpu
+    assert resources.threads(config, "speed") == config["speed"]["threads"]
+    assert resources.gpu(config, "speed") == on_gpu
 
 
 def test_paper_level_limit_covers_its_25_gpu_hours_with_its_16_loader_workers():

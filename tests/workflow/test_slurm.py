@@ -39,7 +39,7 @@ from conftest import REPO, make_imagefolder, run_snakemake
 SLURM_SCRIPTS = REPO / "tests" / "slurm"
 PROFILE = REPO / "profiles" / "slurm" / "config.v8+.yaml"
 WORKFLOW_PROFILE = REPO / "profiles" / "default" / "config.v8+.yaml"
-GPU_RULES = {"train_dense", "train_pruned", "extract_activations"}
+GPU_RULES = {"train_dense", "train_pruned", "extract_activations", "speed"}
 GPU_MODEL = "testgpu"  # the GRES type tests/slurm/start.sh gives the placeholder GPUs
 CORES = 2
 RUN_TIMEOUT_S = 1500

@@ -153,6 +153,7 @@ def final_outputs():
         "results/report/summary.md",
         "results/report/verdict.md",
         "results/report/verdict.html",
+        *speed_outputs(),  # speed.smk: inference timings, their figure, slim networks
     ]
 
 
@@ -328,6 +329,58 @@ def verified(path):
 def activations_output(path):
     """Activation files are kept unless dissection.keep_activations is false (then temp())."""
     return path if config["dissection"]["keep_activations"] else temp(path)
+
+
+# Inference timing (speed.smk): the networks rule speed times, chosen by the arms' kinds.
+SPEED_VARIANT_KINDS = {
+    "masked": (
+        "lottery",
+        "finetune",
+        "oneshot",
+    ),  # the first such arm only: same compute
+    "slimmed": ("structured",),
+    "reduced": ("reduced",),
+}
+SLIMMED = "results/slim/{method}/trial{trial}/level{level}"
+
+
+def speed_levels():
+    """Pruned levels timed beside level 0 (speed.levels, default every pruned level)."""
+    chosen = config["speed"]["levels"]
+    return sorted(set(chosen)) if chosen else levels()[1:]
+
+
+def speed_arms():
+    """(variant, arm name) of every arm timed, by kind (SPEED_VARIANT_KINDS)."""
+    arms = []
+    for variant, kinds in SPEED_VARIANT_KINDS.items():
+        chosen = [m.name for m in METHODS.values() if m.kind in kinds]
+        arms += [
+            (variant, name) for name in (chosen[:1] if variant == "masked" else chosen)
+        ]
+    return arms
+
+
+def speed_networks():
+    """Every network the speed rule times, as {variant, method, trial, level}."""
+    trial = config["speed"]["trial"]
+    networks = [{"variant": "dense", "method": DENSE, "trial": trial, "level": 0}]
+    for level in speed_levels():
+        networks += [
+            {"variant": variant, "method": name, "trial": trial, "level": level}
+            for variant, name in speed_arms()
+        ]
+    return networks
+
+
+def speed_outputs():
+    """The speed table, its figure, and the slim networks of the timed structured arms."""
+    slimmed = [n for n in speed_networks() if n["variant"] == "slimmed"]
+    return [
+        "results/tables/speed.parquet",
+        *expand("results/figures/speed.{ext}", ext=["png", "pdf"]),
+        *[f"{SLIMMED}/model.pt2".format(**n) for n in slimmed],
+    ]
 
 
 onstart:

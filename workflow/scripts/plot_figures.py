@@ -34,6 +34,8 @@ elif figure == "overview":
         intervals=table("intervals"),
         confidence=snakemake.params.confidence,
     )
+elif figure == "speed":
+    fig = plots.plot_speed(table("speed"))
 else:
     raise ValueError(f"unknown figure {figure!r}")
 plots.save_figure(fig, snakemake.output)
