@@ -11,7 +11,9 @@ thresholds and IoU tally on it::
     python benchmarks/bench_broden_scale.py --images 10000 --cache /tmp/broden_scale
 
 Every stage runs in its own subprocess, so the peak RSS printed for it is that stage's alone
-(torch and numpy imports included; the ``baseline`` line is a process that only imports them).
+(torch and numpy imports included; the ``baseline`` line is a process that only imports them),
+and its CPU time (user + system, all threads; on a shared machine a steadier measure than
+wall time).
 ``--cache DIR`` keeps the probe, the model, the labels, the activations and the thresholds: a
 rerun skips what exists, and a smaller ``--images`` reuses the first rows of a larger
 extraction (image ``i`` is the same in every generated probe). ``--extract-images M`` runs the
@@ -288,7 +290,11 @@ def main() -> None:
         start = time.perf_counter()
         extra = globals()[f"stage_{args.stage}"](args, p)
         seconds = time.perf_counter() - start
-        print(json.dumps({"seconds": seconds, "peak_rss_gib": peak_rss_gib(), **extra}))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        print(
+            json.dumps({"seconds": seconds, "peak_rss_gib": peak_rss_gib(), "cpu_s": cpu, **extra})
+        )
         return
 
     import torch
@@ -308,9 +314,10 @@ def main() -> None:
             continue
         report = reports[stage] = run_stage(stage, args)
         seconds, rss = report.pop("seconds"), report.pop("peak_rss_gib")
+        cpu = report.pop("cpu_s")
         rate = "" if stage in ("baseline", "model") else f"{args.images / seconds:9.1f} images/s"
         print(
-            f"{stage:<11} {seconds:9.1f} s {rate:>19}   peak RSS {rss:5.2f} GiB   "
+            f"{stage:<11} {seconds:8.1f} s {rate:>19}  CPU {cpu:7.1f} s  peak RSS {rss:5.2f} GiB  "
             + ", ".join(f"{k}: {v}" for k, v in report.items()),
             flush=True,
         )

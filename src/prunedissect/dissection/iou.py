@@ -258,11 +258,12 @@ def _active_combinations(
         candidate = maps.view(-1, *geometry.source)[image * n_units + unit]
         windows = hot_cell_windows(candidate, floor[unit])
         size = geometry.window
+    per_window = size[0] * size[1]
     offsets = (
         torch.arange(size[0], device=maps.device)[:, None] * sw
         + torch.arange(size[1], device=maps.device)[None, :]
-    )
-    step = max(1, pixels_per_step // (size[0] * size[1]))
+    ).reshape(-1)
+    step = max(1, pixels_per_step // per_window)
     width = local.width
     flat_ids = local.ids.reshape(-1)
     for w0 in range(0, len(windows[0]), step):
@@ -277,12 +278,12 @@ def _active_combinations(
             owned = windows[3][w0 : w0 + step]
             active = active_in_windows(source, y, x, owned, threshold[k], geometry)
             origin = i * (sh * sw) + geometry.window_rows[y] * sw + geometry.window_cols[x]
+        # only the active pixels (a few per cent of a window) are looked up and counted
+        pixel = active.reshape(-1).nonzero()[:, 0]
+        window = pixel // per_window
+        ids = flat_ids[origin[window] + offsets[pixel - window * per_window]]
         n = len(i)
-        ids = flat_ids[origin[:, None, None] + offsets]
-        bins = torch.where(
-            active, torch.arange(n, device=maps.device)[:, None, None] * width + ids, n * width
-        )
-        count = torch.bincount(bins.reshape(-1), minlength=n * width + 1)[:-1].view(n, width)
+        count = torch.bincount(window * width + ids, minlength=n * width).view(n, width)
         window, combo = count.nonzero(as_tuple=True)
         # windows of one map meet again in the caller's index_add, so no merge is needed here
         yield i[window], k[window], local.combo(i[window], combo), count[window, combo]

@@ -156,10 +156,11 @@ def active_in_windows(
     """``(m, 2 fy, 2 fx)`` bool: owned window pixels where ``upsample(maps) > threshold``
     (``threshold`` per map), exactly: ambiguous windows are recomputed by :func:`.upsample`."""
     values = window_values(maps, y, x, geometry)
-    own = window_mask(y, x, owned, geometry)
-    limit = threshold[:, None, None]
+    values -= threshold[:, None, None]
+    # every window pixel holds a true bilinear value of its map (the crop covers it), so an
+    # ambiguous pixel anywhere in the window is reason enough to recompute it
     margin = maps.abs().amax(dim=(1, 2)) * AMBIGUITY
-    ambiguous = (((values - limit).abs() <= margin[:, None, None]) & own).flatten(1).any(dim=1)
+    ambiguous = (values.abs() <= margin[:, None, None]).flatten(1).any(dim=1)
     if bool(ambiguous.any()):
         which = ambiguous.nonzero()[:, 0]
         full = upsample(maps[which][:, None], geometry.size)[:, 0]
@@ -168,8 +169,11 @@ def active_in_windows(
         r = wy[:, None] + torch.arange(fy2, device=maps.device)
         c = wx[:, None] + torch.arange(fx2, device=maps.device)
         index = torch.arange(len(which), device=maps.device)[:, None, None]
-        values[which] = full[index, r[:, :, None], c[:, None, :]]
-    return (values > limit) & own
+        exact = full[index, r[:, :, None], c[:, None, :]]
+        return torch.cat([values > 0]).index_put_(
+            (which,), exact > threshold[which][:, None, None]
+        ) & window_mask(y, x, owned, geometry)
+    return (values > 0) & window_mask(y, x, owned, geometry)
 
 
 def _axis(n: int, f: int) -> tuple[torch.Tensor, ...]:
