@@ -19,7 +19,9 @@ rerun skips what exists, and a smaller ``--images`` reuses the first rows of a l
 extraction (image ``i`` is the same in every generated probe). ``--extract-images M`` runs the
 network on the first M images only and gives image ``i`` the activations of image ``i mod M``
 (for a slow or shared machine: thresholds and tally see N images all the same; the forward
-pass is timed on its own and scaled to N). Printed: seconds, images/s and
+pass is timed on its own and scaled to N). ``--threads 1`` on a machine shared with other
+jobs: torch's OpenMP threads spin while waiting for each other, which on oversubscribed cores
+costs several times the work itself. Printed: seconds, images/s and
 peak RSS per stage, the forward pass alone (timed on ``--forward-images`` images held in
 memory, scaled to N), and (thresholds + tally) / forward, the issue's target being <= 0.5.
 ``--bootstrap B`` feeds a B-replicate bootstrap accumulator in the tally, as the workflow does
@@ -150,13 +152,13 @@ def stage_extract(args, p) -> dict:
         extract_activations(_load_model(args, p), loader, n_images=m, outputs={"layer4": extracted})
         report["extracted images/s"] = round(m / (time.perf_counter() - start), 2)
     source = np.load(extracted, mmap_mode="r")
-    out = np.lib.format.open_memmap(
-        p["activations"], mode="w+", dtype=np.float16, shape=(args.images, *source.shape[1:])
-    )
-    for b0 in range(0, args.images, 256):
-        rows = np.arange(b0, min(args.images, b0 + 256)) % m
-        out[b0 : b0 + len(rows)] = source[rows]
-    out.flush()
+    shape = (args.images, *source.shape[1:])
+    with open(p["activations"], "wb") as handle:  # written block by block: memory stays flat
+        header = {"descr": np.lib.format.dtype_to_descr(source.dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(handle, {**header, "shape": shape})
+        for b0 in range(0, args.images, 256):
+            rows = np.arange(b0, min(args.images, b0 + 256)) % m
+            handle.write(np.ascontiguousarray(source[rows]).tobytes())
     report["rows extracted"] = m
     return report
 
@@ -278,6 +280,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads of every stage (default: torch's)"
+    )
+    parser.add_argument(
         "--stages", default=",".join(STAGES), help=f"comma-separated subset of {STAGES}"
     )
     parser.add_argument("--stage", default=None, help=argparse.SUPPRESS)
@@ -287,6 +292,10 @@ def main() -> None:
     p = paths(args.cache, args.images)
 
     if args.stage:  # child process: run one stage, print one JSON line
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         start = time.perf_counter()
         extra = globals()[f"stage_{args.stage}"](args, p)
         seconds = time.perf_counter() - start
@@ -301,7 +310,8 @@ def main() -> None:
 
     print(
         f"Broden-scale dissection: {args.images} images, ResNet-50 layer4 (2048 x 7x7), "
-        f"segmentations 112x112, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"segmentations 112x112, torch {torch.__version__}, "
+        f"{args.threads or torch.get_num_threads()} threads, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, cache {args.cache}",
         flush=True,
     )
