@@ -22,16 +22,18 @@ an image from the labels under the unit's active pixels, where here it is the ``
 cell, as the method describes; Lite upsamples with ``scipy.misc.imresize``, here
 ``F.interpolate``.
 
-Hot path, per batch of images, with no Python loop over units, pixels or concepts: (i) find
-the maps that can exceed ``T_k`` at all (bilinear values are convex combinations of raw ones,
-so a map whose raw maximum is at most ``T_k`` has no active pixel), upsample and threshold only
-those, a bounded number at a time, and keep the indices of their active pixels (about
-``quantile`` of all pixels); (ii) ``|M_ki|`` by one ``bincount`` of those indices,
-spread over categories by the ``present`` matrix; (iii) pixel-level intersections: the active
-pixels' combination ids (:mod:`.segments`) are gathered, expanded to concept codes and counted
-with one ``index_add_`` into the ``(K, J)`` table; (iv) image-level intersections by adding
-``|M_ki|`` to the image's concepts with one ``index_add_``. Memory is bounded by
-``max_elements`` upsampled values per step, whatever the size of the probe set.
+Hot path, per batch of images, with no Python loop over units, pixels or concepts: (i) the
+batch's activation rows and segmentations are read once (:mod:`.rowfiles`) and each image's
+pixel combinations renumbered locally; (ii) candidate maps are those whose raw maximum can
+exceed ``T_k`` (bilinear values are convex combinations of raw ones); of these only the
+windows around source cells above ``T_k`` are computed (:mod:`.windows`, bit-exact with
+whole-map upsampling; whole candidate maps are upsampled where windows do not apply); (iii)
+the active pixels of a chunk of windows are counted per (image, unit, pixel combination) with
+one ``bincount``, and each such count is spread over the combination's concepts with one
+``index_add_`` into the ``(K, J)`` table (and handed to the bootstrap with its count);
+(iv) ``|M_ki|`` and the image-level intersections come from the per-(image, unit) counts,
+spread over categories by the ``present`` matrix. Memory is bounded by ``max_elements`` values
+per step and one batch of rows, whatever the size of the probe set.
 """
 
 from __future__ import annotations
