@@ -97,9 +97,11 @@ def tally_iou(
     ``activations`` is ``(N, K, h, w)`` (float16 memory map from extraction is fine) with rows in
     probe index order; ``thresholds`` is ``(K,)``; ``labels`` the encoded probe segmentations.
     Images are processed ``batch_size`` at a time (fewer when ``K * h * w`` exceeds
-    ``max_elements``), and candidate maps are upsampled at most ``max_elements`` values at a
-    time, so memory does not grow with the probe set or the layer. A ``bootstrap`` accumulator
-    (:mod:`.bootstrap`) receives the same counts per image in the same pass.
+    ``max_elements``), rows are read from memory-mapped files with ``os.pread``
+    (:mod:`.rowfiles`), and at most ``max_elements / 4`` upsampled values (windows, or whole
+    candidate maps) are held at a time, so memory does not grow with the probe set or the
+    layer. A ``bootstrap`` accumulator (:mod:`.bootstrap`) receives the same counts per image in
+    the same pass.
     """
     logger = logger or logging.getLogger(__name__)
     n_images, n_units = _check_inputs(activations, thresholds, labels)
