@@ -16,14 +16,16 @@ and its CPU time (user + system, all threads; on a shared machine a steadier mea
 wall time).
 ``--cache DIR`` keeps the probe, the model, the labels, the activations and the thresholds: a
 rerun skips what exists, and a smaller ``--images`` reuses the first rows of a larger
-extraction (image ``i`` is the same in every generated probe). ``--extract-images M`` runs the
+extraction (image ``i`` is the same in every generated probe of any size). ``--extract-images M`` runs the
 network on the first M images only and gives image ``i`` the activations of image ``i mod M``
 (for a slow or shared machine: thresholds and tally see N images all the same; the forward
 pass is timed on its own and scaled to N). ``--threads 1`` on a machine shared with other
 jobs: torch's OpenMP threads spin while waiting for each other, which on oversubscribed cores
-costs several times the work itself. Printed: seconds, images/s and
-peak RSS per stage, the forward pass alone (timed on ``--forward-images`` images held in
-memory, scaled to N), and (thresholds + tally) / forward, the issue's target being <= 0.5.
+costs several times the work itself.
+
+Printed: seconds, images/s, CPU time and peak RSS per stage, the forward pass alone (timed on
+``--forward-images`` images held in memory, scaled to N), and (thresholds + tally) / forward in
+wall and in CPU time, the issue's target being <= 0.5.
 ``--bootstrap B`` feeds a B-replicate bootstrap accumulator in the tally, as the workflow does
 (its B x 2,048 x 1,376 int32 table is ~11 MB per replicate).
 """
@@ -140,6 +142,13 @@ def stage_extract(args, p) -> dict:
 
     m = min(args.images, args.extract_images or args.images)
     extracted = args.cache / f"layer4-extracted-{m}.npy"
+    larger = sorted(
+        (int(path.stem.rsplit("-", 1)[1]), path)
+        for path in args.cache.glob("layer4-extracted-*.npy")
+        if path.stem.rsplit("-", 1)[1].isdigit() and int(path.stem.rsplit("-", 1)[1]) >= m
+    )
+    if larger:  # its first m rows are these very images
+        extracted = larger[0][1]
     report = {}
     if not extracted.exists():
         broden = Broden(p["probe"])
