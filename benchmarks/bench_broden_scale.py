@@ -15,11 +15,11 @@ Every stage runs in its own subprocess, so the peak RSS printed for it is that s
 and its CPU time (user + system, all threads; on a shared machine a steadier measure than
 wall time).
 ``--cache DIR`` keeps the probe, the model, the labels, the activations and the thresholds: a
-rerun skips what exists, and a smaller ``--images`` reuses the first rows of a larger
-extraction (image ``i`` is the same in every generated probe of any size). ``--extract-images M`` runs the
+rerun skips what exists, and a smaller ``--images`` reuses the first rows of a larger extraction
+(image ``i`` is the same in every generated probe of any size). ``--extract-images M`` runs the
 network on the first M images only and gives image ``i`` the activations of image ``i mod M``
-(for a slow or shared machine: thresholds and tally see N images all the same; the forward
-pass is timed on its own and scaled to N). ``--threads 1`` on a machine shared with other
+(for a slow or shared machine: thresholds and tally see N images all the same; the forward pass
+is timed on its own and scaled to N). ``--threads 1`` on a machine shared with other
 jobs: torch's OpenMP threads spin while waiting for each other, which on oversubscribed cores
 costs several times the work itself.
 
