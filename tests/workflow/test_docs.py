@@ -122,6 +122,12 @@ def test_every_readme_command_runs(test_study, tmp_path):
             golden = str(REPO / ".test/digests.sha256")
             command = command.replace("config/digests/default.sha256", golden)
             bash(command.replace(".venv/bin/", f"{REPO}/.venv/bin/"), study)
+        elif command.startswith(".venv/bin/python benchmarks/bench_broden_scale.py"):
+            # the paper-scale benchmark, on 6 generated images (3 through the network)
+            small = command.replace("--images 10000", "--images 6 --extract-images 3")
+            small = small.replace("/tmp/broden_scale", str(tmp_path / "broden_scale"))
+            proc = bash(small + " --forward-images 2", REPO)
+            assert "(thresholds + tally) / forward" in proc.stdout, proc.stdout
         elif command.startswith(".venv/bin/prunedissect verify"):
             bash(command.replace(".venv/bin/", f"{REPO}/.venv/bin/"), study)
         elif "--profile" in command or "config/paper.yaml" in command:

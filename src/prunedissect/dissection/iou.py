@@ -22,16 +22,18 @@ an image from the labels under the unit's active pixels, where here it is the ``
 cell, as the method describes; Lite upsamples with ``scipy.misc.imresize``, here
 ``F.interpolate``.
 
-Hot path, per batch of images, with no Python loop over units, pixels or concepts: (i) find
-the maps that can exceed ``T_k`` at all (bilinear values are convex combinations of raw ones,
-so a map whose raw maximum is at most ``T_k`` has no active pixel), upsample and threshold only
-those, a bounded number at a time, and keep the indices of their active pixels (about
-``quantile`` of all pixels); (ii) ``|M_ki|`` by one ``bincount`` of those indices,
-spread over categories by the ``present`` matrix; (iii) pixel-level intersections: the active
-pixels' combination ids (:mod:`.segments`) are gathered, expanded to concept codes and counted
-with one ``index_add_`` into the ``(K, J)`` table; (iv) image-level intersections by adding
-``|M_ki|`` to the image's concepts with one ``index_add_``. Memory is bounded by
-``max_elements`` upsampled values per step, whatever the size of the probe set.
+Hot path, per batch of images, with no Python loop over units, pixels or concepts: (i) the
+batch's activation rows and segmentations are read once (:mod:`.rowfiles`) and each image's
+pixel combinations renumbered locally; (ii) candidate maps are those whose raw maximum can
+exceed ``T_k`` (bilinear values are convex combinations of raw ones); of these only the
+windows around source cells above ``T_k`` are computed (:mod:`.windows`, bit-exact with
+whole-map upsampling; whole candidate maps are upsampled where windows do not apply); (iii)
+the active pixels of a chunk of windows are counted per (image, unit, pixel combination) with
+one ``bincount``, and each such count is spread over the combination's concepts with one
+``index_add_`` into the ``(K, J)`` table (and handed to the bootstrap with its count);
+(iv) ``|M_ki|`` and the image-level intersections come from the per-(image, unit) counts,
+spread over categories by the ``present`` matrix. Memory is bounded by ``max_elements`` values
+per step and one batch of rows, whatever the size of the probe set.
 """
 
 from __future__ import annotations
@@ -95,9 +97,11 @@ def tally_iou(
     ``activations`` is ``(N, K, h, w)`` (float16 memory map from extraction is fine) with rows in
     probe index order; ``thresholds`` is ``(K,)``; ``labels`` the encoded probe segmentations.
     Images are processed ``batch_size`` at a time (fewer when ``K * h * w`` exceeds
-    ``max_elements``), and candidate maps are upsampled at most ``max_elements`` values at a
-    time, so memory does not grow with the probe set or the layer. A ``bootstrap`` accumulator
-    (:mod:`.bootstrap`) receives the same counts per image in the same pass.
+    ``max_elements``), rows are read from memory-mapped files with ``os.pread``
+    (:mod:`.rowfiles`), and at most ``max_elements / 4`` upsampled values (windows, or whole
+    candidate maps) are held at a time, so memory does not grow with the probe set or the
+    layer. A ``bootstrap`` accumulator (:mod:`.bootstrap`) receives the same counts per image in
+    the same pass.
     """
     logger = logger or logging.getLogger(__name__)
     n_images, n_units = _check_inputs(activations, thresholds, labels)
@@ -126,8 +130,9 @@ def tally_iou(
     segment_rows = RowReader(labels.segments)
     for b0 in range(0, n_images, step):
         b1 = min(n_images, b0 + step)
-        maps = torch.from_numpy(rows.read(b0, b1).astype(np.float32)).to(device)
-        segments = torch.from_numpy(segment_rows.read(b0, b1).astype(np.int64)).to(device)
+        # torch converts float16 (and int32) far faster than numpy
+        maps = torch.from_numpy(rows.read(b0, b1)).to(device).float()
+        segments = torch.from_numpy(segment_rows.read(b0, b1)).to(device).long()
         present = torch.from_numpy(np.asarray(labels.present[b0:b1])).to(device)
         image_codes = torch.from_numpy(labels.image_concepts[b0:b1].astype(np.int64)).to(device)
         local = _LocalCombos(segments, len(combos))
@@ -259,11 +264,12 @@ def _active_combinations(
         candidate = maps.view(-1, *geometry.source)[image * n_units + unit]
         windows = hot_cell_windows(candidate, floor[unit])
         size = geometry.window
+    per_window = size[0] * size[1]
     offsets = (
         torch.arange(size[0], device=maps.device)[:, None] * sw
         + torch.arange(size[1], device=maps.device)[None, :]
-    )
-    step = max(1, pixels_per_step // (size[0] * size[1]))
+    ).reshape(-1)
+    step = max(1, pixels_per_step // per_window)
     width = local.width
     flat_ids = local.ids.reshape(-1)
     for w0 in range(0, len(windows[0]), step):
@@ -278,12 +284,12 @@ def _active_combinations(
             owned = windows[3][w0 : w0 + step]
             active = active_in_windows(source, y, x, owned, threshold[k], geometry)
             origin = i * (sh * sw) + geometry.window_rows[y] * sw + geometry.window_cols[x]
+        # only the active pixels (a few per cent of a window) are looked up and counted
+        pixel = active.reshape(-1).nonzero()[:, 0]
+        window = pixel // per_window
+        ids = flat_ids[origin[window] + offsets[pixel - window * per_window]]
         n = len(i)
-        ids = flat_ids[origin[:, None, None] + offsets]
-        bins = torch.where(
-            active, torch.arange(n, device=maps.device)[:, None, None] * width + ids, n * width
-        )
-        count = torch.bincount(bins.reshape(-1), minlength=n * width + 1)[:-1].view(n, width)
+        count = torch.bincount(window * width + ids, minlength=n * width).view(n, width)
         window, combo = count.nonzero(as_tuple=True)
         # windows of one map meet again in the caller's index_add, so no merge is needed here
         yield i[window], k[window], local.combo(i[window], combo), count[window, combo]

@@ -146,8 +146,8 @@ def _chunk_top_values(
     pending_size = 0
     rows = RowReader(activations)
     for b0 in range(0, n_images, batch):
-        block = rows.read(b0, b0 + batch)[:, k0:k1].astype(np.float32)
-        maps = torch.from_numpy(block).to(device)
+        block = rows.read(b0, b0 + batch)[:, k0:k1]
+        maps = torch.from_numpy(block).to(device).float()  # faster than numpy's conversion
         if upsample_to is not None:
             maps = upsample(maps, upsample_to)
         pending.append(maps.transpose(0, 1).reshape(c, -1))

@@ -9,7 +9,7 @@ tx)`` holds the pixels whose source rows are ``{ty - 1, ty}`` and columns ``{tx 
 whose four source values are all at most ``T`` has no active pixel. A source cell above ``T``
 (a *hot* cell) is a corner of 2 x 2 tiles, its *window* of ``2 fy x 2 fx`` output pixels
 (``f`` the scale factor). For ResNet-50 layer4 at the top-0.5% threshold a candidate map has
-one or two hot cells, so about 1,500 of its 12,544 pixels are computed instead of all.
+1.8 hot cells on average, so about 1,800 of its 12,544 pixels are computed instead of all.
 
 Exactness. A window's values are computed by two small matrix products,
 ``W_rows[y] @ crop @ W_cols[x].T`` over the 3 x 3 source cells around the hot cell, with the
@@ -156,10 +156,11 @@ def active_in_windows(
     """``(m, 2 fy, 2 fx)`` bool: owned window pixels where ``upsample(maps) > threshold``
     (``threshold`` per map), exactly: ambiguous windows are recomputed by :func:`.upsample`."""
     values = window_values(maps, y, x, geometry)
-    own = window_mask(y, x, owned, geometry)
-    limit = threshold[:, None, None]
+    values -= threshold[:, None, None]
+    # every window pixel holds a true bilinear value of its map (the crop covers it), so an
+    # ambiguous pixel anywhere in the window is reason enough to recompute it
     margin = maps.abs().amax(dim=(1, 2)) * AMBIGUITY
-    ambiguous = (((values - limit).abs() <= margin[:, None, None]) & own).flatten(1).any(dim=1)
+    ambiguous = (values.abs() <= margin[:, None, None]).flatten(1).any(dim=1)
     if bool(ambiguous.any()):
         which = ambiguous.nonzero()[:, 0]
         full = upsample(maps[which][:, None], geometry.size)[:, 0]
@@ -168,8 +169,11 @@ def active_in_windows(
         r = wy[:, None] + torch.arange(fy2, device=maps.device)
         c = wx[:, None] + torch.arange(fx2, device=maps.device)
         index = torch.arange(len(which), device=maps.device)[:, None, None]
-        values[which] = full[index, r[:, :, None], c[:, None, :]]
-    return (values > limit) & own
+        exact = full[index, r[:, :, None], c[:, None, :]]
+        return torch.cat([values > 0]).index_put_(
+            (which,), exact > threshold[which][:, None, None]
+        ) & window_mask(y, x, owned, geometry)
+    return (values > 0) & window_mask(y, x, owned, geometry)
 
 
 def _axis(n: int, f: int) -> tuple[torch.Tensor, ...]:
