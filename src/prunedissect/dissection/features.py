@@ -185,14 +185,12 @@ def build_model(
 
     ``arch`` is a :func:`prunedissect.models.list_models` name or a torchvision model name
     (built with ``weights=None``: nothing is downloaded). ``num_classes`` defaults to
-    :func:`infer_num_classes`. A reduced network's narrower widths are read from the state
-    dict's shapes (:func:`prunedissect.models.kwargs_for_state_dict`), so ``model_kwargs`` are
-    the study's (``model`` config section) for every arm.
+    :func:`infer_num_classes`.
     """
-    from prunedissect.models import get_model, kwargs_for_state_dict, list_models
+    from prunedissect.models import get_model, list_models
 
     num_classes = infer_num_classes(state_dict) if num_classes is None else num_classes
-    kwargs = kwargs_for_state_dict(arch, state_dict, model_kwargs or {})
+    kwargs = dict(model_kwargs or {})
     if arch in list_models():
         model = get_model(arch, num_classes=num_classes, **kwargs)
     else:
