@@ -55,6 +55,7 @@ def _study(methods=METHODS, trials=TRIALS) -> dict[str, pd.DataFrame]:
                             interpretable=iou > 0.05,
                             interpretable_fraction=float(iou > 0.05),
                             same_concept_fraction=1.0,
+                            alive=True,
                         )
                     )
     accuracy = tables.accuracy_table(pd.DataFrame(metrics))
