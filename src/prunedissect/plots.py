@@ -24,7 +24,7 @@ methods of the table, sorted by name. Every figure has one legend, outside the p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -183,11 +183,13 @@ def _layer_title(title: str, layer: str, many: bool) -> str:
 
 
 def plot_interpretability(summary: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
-    """Figure 2: interpretable units (left) and distinct concepts (right), one colour per method.
+    """Figure 2: interpretable units (left), distinct concepts (middle) and interpretable units
+    as a % of the alive ones (right: a structured arm's pruned units are dead), one colour per
+    method.
 
     Uses the ``category == "all"`` rows of the summary table; one row of panels per layer.
     """
-    columns = ["interpretable_units", "unique_concepts"]
+    columns = ["interpretable_units", "unique_concepts", "interpretable_alive_fraction"]
     _require(
         summary,
         ["method", "trial", "level", "density", "layer", "category", *columns],
@@ -196,10 +198,12 @@ def plot_interpretability(summary: pd.DataFrame, methods: Sequence[str] | None =
     panels = [
         ("interpretable_units", "interpretable units", "Interpretable units"),
         ("unique_concepts", "distinct concepts", "Distinct concepts"),
+        ("alive_percent", "% of alive units", "Interpretable of alive"),
     ]
     data = summary[summary["category"] == ALL_CATEGORIES]
+    data = data.assign(alive_percent=data["interpretable_alive_fraction"] * 100.0)
     colours = _method_colours(data, methods, "interpretability figure")
-    return _layer_panels(data, panels, colours, percent=False)
+    return _layer_panels(data, panels, colours, percent={"alive_percent"})
 
 
 def plot_consistency(consistency: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
@@ -223,11 +227,16 @@ def plot_consistency(consistency: pd.DataFrame, methods: Sequence[str] | None = 
 
 
 def _layer_panels(
-    data: pd.DataFrame, panels: list[tuple[str, str, str]], colours: dict, *, percent: bool
+    data: pd.DataFrame,
+    panels: list[tuple[str, str, str]],
+    colours: dict,
+    *,
+    percent: bool | Collection[str],
 ) -> Figure:
     """One row of panels per layer, one panel per (column, y label, title), a band per method.
 
-    ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero.
+    ``percent`` (True, or the columns it applies to) fixes the y axis to 0-105 with % ticks;
+    otherwise it starts at zero.
     """
     layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
@@ -237,7 +246,7 @@ def _layer_panels(
             for col, (y, label, title) in enumerate(panels):
                 ax = axes[row, col]
                 _method_bands(ax, subset, y, colours)
-                _y_axis(ax, label, percent=percent)
+                _y_axis(ax, label, percent=percent is True or bool(percent and y in percent))
                 ax.set_title(_layer_title(title, layer, len(layers) > 1))
         _method_legend(fig, colours, data["trial"].nunique())
     return fig
@@ -377,7 +386,7 @@ def plot_overview(
             if percent is None:
                 ax.set_ylabel(label)
             else:
-                _y_axis(ax, label, percent=percent)
+                _y_axis(ax, label, percent=percent is True or bool(percent and y in percent))
             ax.set_title(title)
         _method_legend(fig, colours, data["trial"].nunique())
     return fig
