@@ -154,6 +154,13 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
             f"config key report.methods: {unknown} are not arms of methods; allowed: "
             + ", ".join(names)
         )
+    reduced = [a["name"] for a in config["methods"] if a["kind"] == "reduced"]
+    shown = [m for m in config["report"].get("methods") or [] if m in reduced]
+    if shown:
+        lines.append(
+            f"config key report.methods: {shown} are reduced arms, whose units are not level "
+            "0's; the per-unit report compares units with level 0; remove them"
+        )
     if config["report"]["trial"] >= config["trials"]:
         lines.append(
             f"config key report.trial: got {config['report']['trial']}; allowed: "

@@ -94,12 +94,27 @@ def _method_colours(frame: pd.DataFrame, methods: Sequence[str] | None, what: st
     return {m: colour for m, colour in zip(order, palette) if m in present}
 
 
+_TICK_GAP = 1.15  # density ticks closer than this ratio merge into one
+
+
 def _density_axis(ax: Axes, percents: Iterable[float]) -> None:
-    """Log-scaled x axis, decreasing left to right, ticked at the levels' densities."""
-    ticks = np.unique(np.round(np.asarray(list(percents), dtype=float), 6))[::-1]
+    """Log-scaled x axis, decreasing left to right, ticked at the levels' densities.
+
+    Densities within 15% of each other (a structured or reduced arm's level beside the exact
+    schedule) share one tick, the most frequent of them, so labels never overlap.
+    """
+    values, counts = np.unique(np.round(np.asarray(list(percents), dtype=float), 6),
+                               return_counts=True)  # fmt: skip
+    clusters: list[list[int]] = []
+    for index in range(len(values) - 1, -1, -1):  # largest first
+        if clusters and values[index] * _TICK_GAP > values[clusters[-1][0]]:
+            clusters[-1].append(index)
+        else:
+            clusters.append([index])
+    ticks = np.array([values[max(c, key=lambda i: (counts[i], -i))] for c in clusters])
     step = int(np.ceil(len(ticks) / _MAX_TICKS))
     ax.set_xscale("log")
-    ax.set_xlim(ticks.max() * 1.12, ticks.min() / 1.12)
+    ax.set_xlim(values.max() * 1.12, values.min() / 1.12)
     ax.xaxis.set_major_locator(FixedLocator(ticks[::step]))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.3g}"))

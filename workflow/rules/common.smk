@@ -91,9 +91,12 @@ def report_levels():
 
 
 def report_methods():
-    """Methods whose pruned levels the per-unit report shows side by side (default all)."""
+    """Methods whose pruned levels the per-unit report shows side by side (default every arm
+    but reduced ones: a reduced network's units are its own, not level 0's)."""
     chosen = config["report"]["methods"]
-    return list(chosen) if chosen else method_names()
+    if chosen:
+        return list(chosen)
+    return [name for name in method_names() if METHODS[name].kind != "reduced"]
 
 
 def train_images():
