@@ -226,8 +226,8 @@ def pruned_inputs(wildcards):
         }
     elif method.copies_source:
         inputs = {"mask": trained_file("mask.npz", method.source, trial, level)}
-    elif method.kind == "reduced":  # a narrower network from scratch: no input but the images
-        inputs = {}
+    elif method.kind == "reduced":
+        inputs = {}  # a narrower network from scratch: no input but the images
     else:  # random, scope global: the dense full mask gives the tensors
         inputs = {"mask": trained_file("mask.npz", DENSE, trial, 0)}
     if method.rewinds:
