@@ -76,11 +76,20 @@ class Mask(Mapping[str, torch.Tensor]):
     """An immutable mapping from parameter name to a boolean keep-tensor.
 
     Accepts boolean tensors or numeric ones holding only 0 and 1 (anything else is refused);
-    stores CPU boolean tensors.
+    stores CPU boolean tensors. ``uncounted`` names entries that are enforced but not counted
+    as prunable weights (``num_total``, ``num_remaining``, ``density``): the BatchNorm scales
+    and shifts (and conv biases) of the channels a structured mask removes
+    (:func:`prune_channels`).
     """
 
-    def __init__(self, entries: Mapping[str, torch.Tensor | np.ndarray]) -> None:
+    def __init__(
+        self, entries: Mapping[str, torch.Tensor | np.ndarray], *, uncounted: Iterable[str] = ()
+    ) -> None:
         self._entries = {name: _as_bool(name, value) for name, value in entries.items()}
+        self.uncounted = frozenset(uncounted)
+        unknown = sorted(self.uncounted - set(self._entries))
+        if unknown:
+            raise ValueError(f"uncounted names entries the mask lacks: {unknown[:5]}")
 
     @classmethod
     def ones_like(cls, model: nn.Module, *, exclude: Iterable[str] = ()) -> Mask:
@@ -102,18 +111,16 @@ class Mask(Mapping[str, torch.Tensor]):
         return f"Mask({len(self)} tensors, {self.num_remaining}/{self.num_total} kept)"
 
     def _counted(self) -> Iterator[torch.Tensor]:
-        return (m for m in self._entries.values() if m.ndim >= 2)
+        return (m for n, m in self._entries.items() if n not in self.uncounted)
 
     @property
     def num_total(self) -> int:
-        """Number of prunable weights (the entries of two or more dimensions: conv and linear
-        weights; one-dimensional entries, the BatchNorm scale and shift of pruned channels, are
-        enforced but never counted)."""
+        """Number of prunable weights (entries in :attr:`uncounted` are enforced, not counted)."""
         return sum(m.numel() for m in self._counted())
 
     @property
     def num_remaining(self) -> int:
-        """Number of prunable weights still kept (one-dimensional entries not counted)."""
+        """Number of prunable weights still kept (:attr:`uncounted` entries left out)."""
         return sum(int(m.sum()) for m in self._counted())
 
     @property
@@ -125,9 +132,12 @@ class Mask(Mapping[str, torch.Tensor]):
     def is_subset_of(self, other: Mask) -> bool:
         """True when every weight kept here is also kept by ``other``.
 
-        An entry only one of the two masks holds counts as fully kept by the other (a
-        structured mask adds the BatchNorm entries of its pruned channels to a full mask).
+        Both must hold the same counted entries (same names and shapes); an uncounted entry
+        only one of them holds counts as fully kept by the other (a structured mask adds the
+        BatchNorm entries of its removed channels to a full mask).
         """
+        if set(self) - self.uncounted != set(other) - other.uncounted:
+            return False
         for name in set(self) | set(other):
             if name not in self:
                 if not bool(other[name].all()):
@@ -169,11 +179,14 @@ class Mask(Mapping[str, torch.Tensor]):
         """Write the mask bit-packed (``numpy.packbits``) into an ``.npz`` file.
 
         Layout: ``names`` (unicode array, mask order), and per index ``i`` the arrays
-        ``bits_i`` (uint8, packed, big-endian bit order) and ``shape_i`` (int64). The zip entries
+        ``bits_i`` (uint8, packed, big-endian bit order) and ``shape_i`` (int64); ``uncounted``
+        (unicode array) only when some entries are not counted. The zip entries
         carry a fixed timestamp so the same mask always gives the same bytes. The file is written
         next to ``path`` and renamed into place, so a killed job never leaves half a mask.
         """
         arrays: dict[str, np.ndarray] = {"names": np.array(list(self._entries), dtype=str)}
+        if self.uncounted:
+            arrays["uncounted"] = np.array(sorted(self.uncounted), dtype=str)
         for i, keep in enumerate(self._entries.values()):
             arrays[f"bits_{i}"] = np.packbits(keep.numpy().reshape(-1))
             arrays[f"shape_{i}"] = np.array(keep.shape, dtype=np.int64)
@@ -192,13 +205,14 @@ class Mask(Mapping[str, torch.Tensor]):
         """Read a mask written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             names = [str(n) for n in data["names"]]
+            uncounted = [str(n) for n in data["uncounted"]] if "uncounted" in data else []
             entries = {}
             for i, name in enumerate(names):
                 shape = tuple(int(s) for s in data[f"shape_{i}"])
                 count = int(np.prod(shape))
                 bits = np.unpackbits(data[f"bits_{i}"], count=count).astype(bool)
                 entries[name] = torch.from_numpy(bits.reshape(shape))
-        return cls(entries)
+        return cls(entries, uncounted=uncounted)
 
 
 def prune_global_magnitude(
@@ -496,7 +510,8 @@ def prune_channels(
     chosen = min(range(len(steps)), key=lambda k: (abs(steps[k] - target), k))
     for index, channel in order[:chosen]:
         _remove_channel(families[index], channel, keep)
-    return Mask(keep)
+    zeroed = {name for family in families for name, _ in family.zeroed}
+    return Mask(keep, uncounted=mask.uncounted | zeroed)
 
 
 def _with_zeroed(
@@ -557,7 +572,7 @@ def prune_connections(
     target = kept_at_level(mask.num_total, fraction, level)
     scores, counts, shapes = [], [], {}
     for name, keep in mask.items():
-        if keep.ndim < 2:
+        if name in mask.uncounted:
             continue
         weight = weights[name].detach().to("cpu", torch.float64) * keep
         slices = weight.reshape(keep.shape[0], keep.shape[1], -1)
@@ -574,11 +589,11 @@ def prune_connections(
     flat_alive[order[:chosen]] = False
     entries, start = {}, 0
     for name, keep in mask.items():
-        if keep.ndim < 2:
+        if name in mask.uncounted:
             entries[name] = keep
             continue
         n_slices = shapes[name][0] * shapes[name][1]
         slice_keep = flat_alive[start : start + n_slices].reshape(shapes[name][:2])
         start += n_slices
         entries[name] = keep & slice_keep.reshape(*shapes[name][:2], *([1] * (keep.ndim - 2)))
-    return Mask(entries)
+    return Mask(entries, uncounted=mask.uncounted)

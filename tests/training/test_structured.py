@@ -94,6 +94,8 @@ def test_structured_masks_remove_whole_tied_channels_at_the_scheduled_density(sc
     for level in (1, 2, 3):
         mask = prune_channels(weights, previous, families, fraction=0.5, level=level, scope=scope)
         assert mask.is_subset_of(previous)
+        assert mask.num_total == total  # BatchNorm entries are enforced, never counted
+        assert mask.uncounted == {n for f in families for n, _ in f.zeroed}
         assert abs(mask.num_remaining - kept_at_level(total, 0.5, level)) <= biggest / 2
         for family in families:
             sets = pruned_channels(family, mask)
@@ -318,6 +320,7 @@ def test_a_structured_level_trains_with_its_channels_dead(images, dense, tmp_pat
     mask = Mask.load(out.mask)
     state = torch.load(out.model, weights_only=True)
     assert "layer1.0.bn1.weight" in mask and "layer1.0.bn1.bias" in mask
+    assert {"layer1.0.bn1.weight", "layer1.0.bn1.bias"} <= mask.uncounted  # saved and loaded
     for name, keep in mask.items():  # after training: still exactly zero, BatchNorm too
         assert torch.count_nonzero(state[name][~keep]) == 0, name
     assert abs(metrics["density"] - 0.5) < 0.05
