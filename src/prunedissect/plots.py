@@ -101,7 +101,8 @@ def _density_axis(ax: Axes, percents: Iterable[float]) -> None:
     """Log-scaled x axis, decreasing left to right, ticked at the levels' densities.
 
     Densities within 15% of each other (a structured or reduced arm's level beside the exact
-    schedule) share one tick, the most frequent of them, so labels never overlap.
+    schedule) share one tick, the one with the shortest label (the schedule's round value),
+    then the most frequent, so labels never overlap.
     """
     values, counts = np.unique(np.round(np.asarray(list(percents), dtype=float), 6),
                                return_counts=True)  # fmt: skip
@@ -111,7 +112,9 @@ def _density_axis(ax: Axes, percents: Iterable[float]) -> None:
             clusters[-1].append(index)
         else:
             clusters.append([index])
-    ticks = np.array([values[max(c, key=lambda i: (counts[i], -i))] for c in clusters])
+    ticks = np.array(
+        [values[min(c, key=lambda i: (len(f"{values[i]:.3g}"), -counts[i], i))] for c in clusters]
+    )
     step = int(np.ceil(len(ticks) / _MAX_TICKS))
     ax.set_xscale("log")
     ax.set_xlim(values.max() * 1.12, values.min() / 1.12)
