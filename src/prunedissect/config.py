@@ -16,7 +16,7 @@ import jsonschema
 from prunedissect.data.broden.checks import check_broden_dir
 from prunedissect.data.imagefolder import check_imagefolder
 from prunedissect.layer_table import layer_errors
-from prunedissect.methods import method_errors
+from prunedissect.methods import REDUCIBLE, method_errors
 
 _REPLACED = {
     "pruning.strategy": "the list `methods` (strategy rewind is an arm "
@@ -129,6 +129,13 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
             f"0..{training['epochs']} (training.epochs)"
         )
     lines += method_errors(config["methods"])
+    for index, arm in enumerate(config["methods"]):
+        if arm["kind"] == "reduced" and config["model"]["arch"] not in REDUCIBLE:
+            lines.append(
+                f"config key methods[{index}].kind: reduced narrows model.arch "
+                f"{', '.join(REDUCIBLE)} only, not {config['model']['arch']!r}; remove the arm "
+                "or change model.arch"
+            )
     n_levels = config["pruning"]["levels"]
     for key, values in (
         ("dissection.levels", config["dissection"].get("levels")),
@@ -147,6 +154,13 @@ def semantic_errors(config: Mapping[str, Any], *, base: Path = Path(".")) -> lis
         lines.append(
             f"config key report.methods: {unknown} are not arms of methods; allowed: "
             + ", ".join(names)
+        )
+    reduced = [a["name"] for a in config["methods"] if a["kind"] == "reduced"]
+    shown = [m for m in config["report"].get("methods") or [] if m in reduced]
+    if shown:
+        lines.append(
+            f"config key report.methods: {shown} are reduced arms, whose units are not level "
+            "0's; the per-unit report compares units with level 0; remove them"
         )
     if config["report"]["trial"] >= config["trials"]:
         lines.append(

@@ -19,11 +19,24 @@ random    ``layerwise``: in every tensor as many weights as    rewound, as lotte
           the ``source`` arm's level-n mask keeps, drawn
           uniformly; ``global``: the level's density drawn
           uniformly over all prunable weights
+struct-   whole output channels of conv layers removed by      ``retrain: rewind`` (default):
+ured      the L1 norm of their filters (Li et al. 2016),       as lottery; ``finetune``: as
+          per layer (``scope: layer``) or ranked globally,     finetune
+          from this arm's level n-1; channels tied by a
+          residual addition pruned together
+connec-   whole kernel slices ``W[k, c]`` (unit k's weights    as structured
+tion      reading input channel c) removed by their mean
+          absolute weight, globally, from this arm's level n-1
+reduced   none: the same architecture narrowed until its       freshly initialised (a new
+          weights match the level's remaining weights          seed per level), full schedule
 ========  ===================================================  ===============================
 
 ``reinit`` is the "pruned architecture trained from scratch" control (Crowley et al. 2018,
 Frankle & Carbin's random reinitialisation); ``random`` separates which weights are kept from how
-many. Torch-free: the workflow imports it while it parses the config.
+many. ``structured`` kills whole units (a pruned channel outputs exactly zero), ``connection``
+keeps every unit and cuts its inputs, ``reduced`` is the thinner network trained from scratch
+(Crowley et al. 2018) that structured pruning competes with. Torch-free: the workflow imports it
+while it parses the config.
 """
 
 from __future__ import annotations
@@ -41,20 +54,40 @@ INIT_LEVEL = -1
 """The ``level`` of the untrained network's rows in the uncertainty tables (its density is 1.0:
 no weight is pruned); they are repeated under every method, as level 0's are."""
 
-CHAINED = frozenset({"lottery", "finetune"})
+CHAINED = frozenset({"lottery", "finetune", "structured", "connection"})
 """Kinds whose level n starts from their own level n-1."""
 REWOUND = frozenset({"lottery", "oneshot", "random"})
-"""Kinds whose survivors restart from level 0's rewind point."""
+"""Kinds whose survivors always restart from level 0's rewind point (structured and connection
+arms do when ``retrain`` is ``rewind``)."""
+RETRAINED = frozenset({"structured", "connection"})
+"""Kinds whose ``retrain`` option chooses rewinding or fine-tuning."""
 MASK_SOURCES = frozenset({"lottery", "finetune", "oneshot"})
 """Kinds whose masks reinit and random arms may copy (masks chosen by magnitude)."""
 
+FINETUNE_DEFAULTS: Mapping[str, Any] = {"epochs": 2, "lr": 0.001}
 DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    "finetune": {"epochs": 2, "lr": 0.001},
+    "finetune": FINETUNE_DEFAULTS,
     "random": {"scope": "layerwise"},
+    "structured": {"scope": "layer", "retrain": "rewind"},
+    "connection": {"retrain": "rewind"},
 }
-"""Kind-specific keys and their defaults (the schema describes them; arms fill them here)."""
-_OPTIONS = {"finetune": {"epochs", "lr"}, "reinit": {"source"}, "random": {"scope", "source"}}
-
+"""Kind-specific keys and their defaults (the schema describes them; arms fill them here).
+A structured or connection arm with ``retrain: finetune`` also gets :data:`FINETUNE_DEFAULTS`."""
+_OPTIONS = {
+    "finetune": {"epochs", "lr"},
+    "reinit": {"source"},
+    "random": {"scope", "source"},
+    "structured": {"scope", "retrain", "epochs", "lr"},
+    "connection": {"retrain", "epochs", "lr"},
+}
+REDUCIBLE = ("resnet20",)
+"""Architectures a ``reduced`` arm can narrow (per-stage widths,
+:func:`prunedissect.models.reduced_kwargs`)."""
+SCOPES: Mapping[str, tuple[str, ...]] = {
+    "random": ("layerwise", "global"),
+    "structured": ("layer", "global"),
+}
+"""Allowed ``scope`` values per kind (the schema allows their union)."""
 
 @dataclasses.dataclass(frozen=True)
 class Method:
@@ -66,6 +99,7 @@ class Method:
     lr: float | None = None
     source: str | None = None
     scope: str | None = None
+    retrain: str | None = None
 
     @property
     def chained(self) -> bool:
@@ -73,7 +107,17 @@ class Method:
 
     @property
     def rewinds(self) -> bool:
-        return self.kind in REWOUND
+        return self.kind in REWOUND or (self.kind in RETRAINED and self.retrain == "rewind")
+
+    @property
+    def finetunes(self) -> bool:
+        """True when level n fine-tunes level n-1's trained weights (``epochs`` at ``lr``)."""
+        return self.kind == "finetune" or (self.kind in RETRAINED and self.retrain == "finetune")
+
+    @property
+    def reads_weights(self) -> bool:
+        """True when level n reads trained weights (to rank them or to fine-tune them)."""
+        return self.chained or self.kind == "oneshot"
 
     @property
     def copies_source(self) -> bool:
@@ -82,7 +126,13 @@ class Method:
 
     def options(self) -> dict[str, Any]:
         """The kind and its options: what this arm's results depend on besides the inputs."""
-        fields = {"kind": self.kind, "epochs": self.epochs, "lr": self.lr, "scope": self.scope}
+        fields = {
+            "kind": self.kind,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "scope": self.scope,
+            "retrain": self.retrain,
+        }
         return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -107,6 +157,19 @@ def method_errors(arms: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"{key}.{option}: applies to kind {' or '.join(owners)} only, not {kind!r}; "
                 "remove it or change the kind"
             )
+        scope = arm.get("scope")
+        if scope is not None and kind in SCOPES and scope not in SCOPES[kind]:
+            lines.append(
+                f"{key}.scope: {scope!r} is not a scope of kind {kind!r}; allowed: "
+                f"{', '.join(SCOPES[kind])}"
+            )
+        if kind in RETRAINED and arm.get("retrain", "rewind") == "rewind":
+            lines += [
+                f"{key}.{option}: applies with retrain: finetune only; remove it or set "
+                f"methods[{index}].retrain: finetune"
+                for option in ("epochs", "lr")
+                if option in arm
+            ]
         if not _with_defaults(arm).copies_source:
             continue
         source = arm.get("source")
@@ -131,7 +194,10 @@ def method_errors(arms: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _with_defaults(arm: Mapping[str, Any]) -> Method:
     """The arm as a :class:`Method`, its kind's defaults filled in (``source`` left as given)."""
-    return Method(**{**DEFAULTS.get(arm["kind"], {}), **arm})
+    values = {**DEFAULTS.get(arm["kind"], {}), **arm}
+    if arm["kind"] in RETRAINED and values["retrain"] == "finetune":
+        values = {**FINETUNE_DEFAULTS, **values}
+    return Method(**values)
 
 
 def methods_from_config(arms: Sequence[Mapping[str, Any]]) -> list[Method]:

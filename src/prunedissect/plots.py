@@ -24,7 +24,7 @@ methods of the table, sorted by name. Every figure has one legend, outside the p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -101,12 +101,30 @@ def _method_colours(frame: pd.DataFrame, methods: Sequence[str] | None, what: st
     return {m: colour for m, colour in zip(order, palette) if m in present}
 
 
+_TICK_GAP = 1.15  # density ticks closer than this ratio merge into one
+
+
 def _density_axis(ax: Axes, percents: Iterable[float]) -> None:
-    """Log-scaled x axis, decreasing left to right, ticked at the levels' densities."""
-    ticks = np.unique(np.round(np.asarray(list(percents), dtype=float), 6))[::-1]
+    """Log-scaled x axis, decreasing left to right, ticked at the levels' densities.
+
+    Densities within 15% of each other (a structured or reduced arm's level beside the exact
+    schedule) share one tick, the one with the shortest label (the schedule's round value),
+    then the most frequent, so labels never overlap.
+    """
+    values, counts = np.unique(np.round(np.asarray(list(percents), dtype=float), 6),
+                               return_counts=True)  # fmt: skip
+    clusters: list[list[int]] = []
+    for index in range(len(values) - 1, -1, -1):  # largest first
+        if clusters and values[index] * _TICK_GAP > values[clusters[-1][0]]:
+            clusters[-1].append(index)
+        else:
+            clusters.append([index])
+    ticks = np.array(
+        [values[min(c, key=lambda i: (len(f"{values[i]:.3g}"), -counts[i], i))] for c in clusters]
+    )
     step = int(np.ceil(len(ticks) / _MAX_TICKS))
     ax.set_xscale("log")
-    ax.set_xlim(ticks.max() * 1.12, ticks.min() / 1.12)
+    ax.set_xlim(values.max() * 1.12, values.min() / 1.12)
     ax.xaxis.set_major_locator(FixedLocator(ticks[::step]))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.3g}"))
@@ -236,13 +254,15 @@ def plot_interpretability(
     intervals: pd.DataFrame | None = None,
     confidence: float | None = None,
 ) -> Figure:
-    """Figure 2: interpretable units (left) and distinct concepts (right), one colour per method.
+    """Figure 2: interpretable units (left), distinct concepts (middle) and interpretable units
+    as a % of the alive ones (right: a structured arm's pruned units are dead), one colour per
+    method.
 
     Uses the ``category == "all"`` rows of the summary table; one row of panels per layer. With
-    the ``intervals`` table (and its ``confidence``), each point gets its bootstrap interval and
-    each panel the untrained network's count as a dashed floor.
+    the ``intervals`` table (and its ``confidence``), each point of the two count panels gets its
+    bootstrap interval and each count panel the untrained network's count as a dashed floor.
     """
-    columns = ["interpretable_units", "unique_concepts"]
+    columns = ["interpretable_units", "unique_concepts", "interpretable_alive_fraction"]
     _require(
         summary,
         ["method", "trial", "level", "density", "layer", "category", *columns],
@@ -251,15 +271,23 @@ def plot_interpretability(
     panels = [
         ("interpretable_units", "interpretable units", "Interpretable units"),
         ("unique_concepts", "distinct concepts", "Distinct concepts"),
+        ("alive_percent", "% of alive units", "Interpretable of alive"),
     ]
     data = summary[summary["category"] == ALL_CATEGORIES]
+    data = data.assign(alive_percent=data["interpretable_alive_fraction"] * 100.0)
     colours = _method_colours(data, methods, "interpretability figure")
     if intervals is not None:
-        _require(intervals, [*columns, *(f"{c}_{e}" for c in columns for e in ("low", "high"))],
+        counts = columns[:2]
+        _require(intervals, [*counts, *(f"{c}_{e}" for c in counts for e in ("low", "high"))],
                  "interpretability figure")  # fmt: skip
         intervals = intervals[intervals["category"] == ALL_CATEGORIES]
     return _layer_panels(
-        data, panels, colours, percent=False, intervals=intervals, confidence=confidence
+        data,
+        panels,
+        colours,
+        percent={"alive_percent"},
+        intervals=intervals,
+        confidence=confidence,
     )
 
 
@@ -288,14 +316,15 @@ def _layer_panels(
     panels: list[tuple[str, str, str]],
     colours: dict,
     *,
-    percent: bool,
+    percent: bool | Collection[str],
     intervals: pd.DataFrame | None = None,
     confidence: float | None = None,
 ) -> Figure:
     """One row of panels per layer, one panel per (column, y label, title), a band per method.
 
-    ``percent`` fixes the y axis to 0-105 with % ticks; otherwise it starts at zero. Rows of
-    ``intervals`` (bootstrap) add interval bars and the untrained floor (:func:`_interval_bars`).
+    ``percent`` (True, or the columns it applies to) fixes the y axis to 0-105 with % ticks;
+    otherwise it starts at zero. Rows of ``intervals`` (bootstrap) add interval bars and the
+    untrained floor (:func:`_interval_bars`) to the panels of the columns they hold.
     """
     layers = _layers(data)
     with sns.axes_style(_STYLE), sns.plotting_context(_CONTEXT):
@@ -305,9 +334,9 @@ def _layer_panels(
             for col, (y, label, title) in enumerate(panels):
                 ax = axes[row, col]
                 _method_bands(ax, subset, y, colours)
-                if intervals is not None:
+                if intervals is not None and f"{y}_low" in intervals:
                     _interval_bars(ax, intervals[intervals["layer"] == layer], y, colours)
-                _y_axis(ax, label, percent=percent)
+                _y_axis(ax, label, percent=percent is True or bool(percent and y in percent))
                 ax.set_title(_layer_title(title, layer, len(layers) > 1))
         bootstrap = confidence if intervals is not None else None
         _method_legend(fig, colours, data["trial"].nunique(), bootstrap=bootstrap)
@@ -456,7 +485,7 @@ def plot_overview(
             if percent is None:
                 ax.set_ylabel(label)
             else:
-                _y_axis(ax, label, percent=percent)
+                _y_axis(ax, label, percent=percent is True or bool(percent and y in percent))
             ax.set_title(title)
         bootstrap = confidence if intervals is not None else None
         _method_legend(fig, colours, data["trial"].nunique(), bootstrap=bootstrap)

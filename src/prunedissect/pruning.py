@@ -16,6 +16,7 @@ arms of :mod:`prunedissect.methods`).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import zipfile
@@ -75,11 +76,20 @@ class Mask(Mapping[str, torch.Tensor]):
     """An immutable mapping from parameter name to a boolean keep-tensor.
 
     Accepts boolean tensors or numeric ones holding only 0 and 1 (anything else is refused);
-    stores CPU boolean tensors.
+    stores CPU boolean tensors. ``uncounted`` names entries that are enforced but not counted
+    as prunable weights (``num_total``, ``num_remaining``, ``density``): the BatchNorm scales
+    and shifts (and conv biases) of the channels a structured mask removes
+    (:func:`prune_channels`).
     """
 
-    def __init__(self, entries: Mapping[str, torch.Tensor | np.ndarray]) -> None:
+    def __init__(
+        self, entries: Mapping[str, torch.Tensor | np.ndarray], *, uncounted: Iterable[str] = ()
+    ) -> None:
         self._entries = {name: _as_bool(name, value) for name, value in entries.items()}
+        self.uncounted = frozenset(uncounted)
+        unknown = sorted(self.uncounted - set(self._entries))
+        if unknown:
+            raise ValueError(f"uncounted names entries the mask lacks: {unknown[:5]}")
 
     @classmethod
     def ones_like(cls, model: nn.Module, *, exclude: Iterable[str] = ()) -> Mask:
@@ -100,15 +110,18 @@ class Mask(Mapping[str, torch.Tensor]):
     def __repr__(self) -> str:
         return f"Mask({len(self)} tensors, {self.num_remaining}/{self.num_total} kept)"
 
+    def _counted(self) -> Iterator[torch.Tensor]:
+        return (m for n, m in self._entries.items() if n not in self.uncounted)
+
     @property
     def num_total(self) -> int:
-        """Number of prunable weights."""
-        return sum(m.numel() for m in self._entries.values())
+        """Number of prunable weights (entries in :attr:`uncounted` are enforced, not counted)."""
+        return sum(m.numel() for m in self._counted())
 
     @property
     def num_remaining(self) -> int:
-        """Number of weights still kept."""
-        return sum(int(m.sum()) for m in self._entries.values())
+        """Number of prunable weights still kept (:attr:`uncounted` entries left out)."""
+        return sum(int(m.sum()) for m in self._counted())
 
     @property
     def density(self) -> float:
@@ -117,12 +130,24 @@ class Mask(Mapping[str, torch.Tensor]):
         return self.num_remaining / total if total else 1.0
 
     def is_subset_of(self, other: Mask) -> bool:
-        """True when every weight kept here is also kept by ``other`` (same names and shapes)."""
-        if set(self) != set(other):
+        """True when every weight kept here is also kept by ``other``.
+
+        Both must hold the same counted entries (same names and shapes); an uncounted entry
+        only one of them holds counts as fully kept by the other (a structured mask adds the
+        BatchNorm entries of its removed channels to a full mask).
+        """
+        if set(self) - self.uncounted != set(other) - other.uncounted:
             return False
-        return all(
-            self[n].shape == other[n].shape and not bool((self[n] & ~other[n]).any()) for n in self
-        )
+        for name in set(self) | set(other):
+            if name not in self:
+                if not bool(other[name].all()):
+                    return False
+            elif name in other:
+                if self[name].shape != other[name].shape:
+                    return False
+                if bool((self[name] & ~other[name]).any()):
+                    return False
+        return True
 
     def check_matches(self, model: nn.Module) -> None:
         """Raise ValueError unless the mask covers exactly named parameters of ``model``."""
@@ -154,11 +179,14 @@ class Mask(Mapping[str, torch.Tensor]):
         """Write the mask bit-packed (``numpy.packbits``) into an ``.npz`` file.
 
         Layout: ``names`` (unicode array, mask order), and per index ``i`` the arrays
-        ``bits_i`` (uint8, packed, big-endian bit order) and ``shape_i`` (int64). The zip entries
+        ``bits_i`` (uint8, packed, big-endian bit order) and ``shape_i`` (int64); ``uncounted``
+        (unicode array) only when some entries are not counted. The zip entries
         carry a fixed timestamp so the same mask always gives the same bytes. The file is written
         next to ``path`` and renamed into place, so a killed job never leaves half a mask.
         """
         arrays: dict[str, np.ndarray] = {"names": np.array(list(self._entries), dtype=str)}
+        if self.uncounted:
+            arrays["uncounted"] = np.array(sorted(self.uncounted), dtype=str)
         for i, keep in enumerate(self._entries.values()):
             arrays[f"bits_{i}"] = np.packbits(keep.numpy().reshape(-1))
             arrays[f"shape_{i}"] = np.array(keep.shape, dtype=np.int64)
@@ -177,13 +205,14 @@ class Mask(Mapping[str, torch.Tensor]):
         """Read a mask written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             names = [str(n) for n in data["names"]]
+            uncounted = [str(n) for n in data["uncounted"]] if "uncounted" in data else []
             entries = {}
             for i, name in enumerate(names):
                 shape = tuple(int(s) for s in data[f"shape_{i}"])
                 count = int(np.prod(shape))
                 bits = np.unpackbits(data[f"bits_{i}"], count=count).astype(bool)
                 entries[name] = torch.from_numpy(bits.reshape(shape))
-        return cls(entries)
+        return cls(entries, uncounted=uncounted)
 
 
 def prune_global_magnitude(
@@ -297,3 +326,274 @@ def random_mask(
         flat[order[:count]] = True
         return _unflatten(flat, reference)
     raise ValueError(f"scope must be 'layerwise' or 'global', got {scope!r}")
+
+
+# --------------------------------------------------------------------------- structured
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelFamily:
+    """Output channels pruned together: channel ``j`` of the family is, in every member,
+    the index that member lists at position ``j``.
+
+    ``outputs``: conv weights whose output filter ``W[i]`` produces the channel (several when a
+    residual addition ties them: a stage's shortcut and every block's second conv); ``zeroed``:
+    one-dimensional parameters of the channel (BatchNorm scale and shift, conv biases) set to
+    zero with it, so its output is exactly 0; ``inputs``: conv and linear weights whose input
+    slice ``W[:, i]`` reads the channel, masked too so the masked count equals the weights a
+    physically slimmed network keeps. Each member is ``(parameter name, indices)``.
+    """
+
+    name: str
+    size: int
+    outputs: tuple[tuple[str, tuple[int, ...]], ...]
+    zeroed: tuple[tuple[str, tuple[int, ...]], ...]
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def _index(value: object) -> int:
+    return int(getattr(value, "idx", value))
+
+
+def channel_families(
+    model: nn.Module, example_inputs: torch.Tensor, *, exclude: Iterable[str] = ()
+) -> list[ChannelFamily]:
+    """The families of conv output channels of ``model`` that can be pruned whole.
+
+    Torch-Pruning's dependency graph (Fang et al. 2023, ``torch_pruning.DependencyGraph``)
+    traces one forward pass of ``example_inputs`` (on a copy in eval mode, so ``model``'s
+    BatchNorm statistics are untouched) and groups every channel with the channels tied to it:
+    the convolutions whose outputs a residual addition sums, their BatchNorms, the layers
+    reading them. A family is left out when a member cannot be zeroed cleanly: a module named in
+    ``exclude``, a grouped convolution, a BatchNorm without affine parameters, or a linear
+    layer's outputs (the classifier's classes). A consumer whose indices do not map one to one
+    onto the channels (a linear layer after flattening a spatial map) is not masked.
+    """
+    import torch_pruning as tp
+
+    copy = _copy_for_tracing(model)
+    names = {module: name for name, module in copy.named_modules()}
+    prunable = set(prunable_parameters(copy, exclude=exclude))
+    graph = tp.DependencyGraph().build_dependency(copy, example_inputs=example_inputs)
+    linears = [m for m in copy.modules() if isinstance(m, nn.Linear)]
+    families = []
+    for group in graph.get_all_groups(ignored_layers=linears, root_module_types=[nn.Conv2d]):
+        size = len(group[0].idxs)
+        outputs, zeroed, inputs = [], [], []
+        usable = True
+        for item in group:
+            module, handler = item.dep.target.module, item.dep.handler
+            name = names.get(module)
+            if name is None:
+                continue  # a functional node of the trace (addition, activation, flatten)
+            idxs = tuple(_index(i) for i in item.idxs)
+            if graph.is_out_channel_pruning_fn(handler):
+                if isinstance(module, nn.Conv2d) and module.groups == 1:
+                    usable &= f"{name}.weight" in prunable
+                    outputs.append((f"{name}.weight", idxs))
+                    if module.bias is not None:
+                        zeroed.append((f"{name}.bias", idxs))
+                elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+                    zeroed += [(f"{name}.weight", idxs), (f"{name}.bias", idxs)]
+                else:
+                    usable = False
+            elif isinstance(module, nn.Conv2d | nn.Linear) and f"{name}.weight" in prunable:
+                if isinstance(module, nn.Conv2d) and module.groups != 1:
+                    usable = False
+                elif len(idxs) == size:
+                    inputs.append((f"{name}.weight", idxs))
+        if usable and outputs:
+            families.append(
+                ChannelFamily(
+                    name=outputs[0][0].removesuffix(".weight"),
+                    size=size,
+                    outputs=tuple(outputs),
+                    zeroed=tuple(zeroed),
+                    inputs=tuple(inputs),
+                )
+            )
+    return families
+
+
+def _copy_for_tracing(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model).cpu().eval()
+
+
+def _alive_channels(family: ChannelFamily, keep: Mapping[str, torch.Tensor]) -> list[int]:
+    name, idxs = family.outputs[0]
+    return [j for j in range(family.size) if bool(keep[name][idxs[j]].any())]
+
+
+def _channel_score(
+    family: ChannelFamily,
+    channel: int,
+    weights: Mapping[str, torch.Tensor],
+    keep: Mapping[str, torch.Tensor],
+) -> float:
+    """Mean absolute weight of the channel's output filters over every tied member: their
+    summed L1 norm divided by their size (within one family, the order of Li et al.'s L1
+    norm)."""
+    total, count = 0.0, 0
+    for name, idxs in family.outputs:
+        weight = weights[name].detach().to("cpu", torch.float64)[idxs[channel]]
+        total += float((weight.abs() * keep[name][idxs[channel]]).sum())
+        count += weight.numel()
+    return total / count
+
+
+def _remove_channel(
+    family: ChannelFamily, channel: int, keep: dict[str, torch.Tensor]
+) -> int:
+    """Mask ``channel`` of ``family`` in ``keep``; return how many counted weights it removed."""
+    removed = 0
+    for name, idxs in family.outputs:
+        removed += int(keep[name][idxs[channel]].sum())
+        keep[name][idxs[channel]] = False
+    for name, idxs in family.inputs:
+        removed += int(keep[name][:, idxs[channel]].sum())
+        keep[name][:, idxs[channel]] = False
+    for name, idxs in family.zeroed:
+        keep[name][idxs[channel]] = False
+    return removed
+
+
+def prune_channels(
+    weights: Mapping[str, torch.Tensor],
+    mask: Mask,
+    families: list[ChannelFamily],
+    *,
+    fraction: float,
+    level: int,
+    scope: str = "layer",
+) -> Mask:
+    """Structured pruning: remove whole channel families until level ``level``'s density.
+
+    L1-norm filter pruning (Li et al. 2016, "Pruning Filters for Efficient ConvNets"): each
+    alive channel of each family (:func:`channel_families`) is scored by the mean absolute
+    weight of its output filters over every tied member (:func:`_channel_score`; ``weights`` are
+    the trained tensors, read through ``mask``). ``scope="layer"``: channels leave one at a time
+    from the family keeping the largest fraction of its channels (the lowest-scored channel of
+    it), so every layer loses the same share; ``scope="global"``: lowest score first over all
+    families. A removed channel masks its output filters, its consumers' input slices and its
+    BatchNorm scale and shift (added to the mask as one-dimensional entries), so it outputs
+    exactly zero and retraining cannot revive it. Every family keeps at least one channel.
+    Removal stops at the step whose counted remainder (conv and linear weights) lies closest to
+    ``kept_at_level(mask.num_total, fraction, level)``; ties keep more weights. ``mask``
+    (level n-1's) is never revived: the result is a subset of it.
+    """
+    if scope not in ("layer", "global"):
+        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+    target = kept_at_level(mask.num_total, fraction, level)
+    keep = _with_zeroed(mask, families, weights)
+    alive = [_alive_channels(f, keep) for f in families]
+    scores = [
+        {j: _channel_score(f, j, weights, keep) for j in channels}
+        for f, channels in zip(families, alive, strict=True)
+    ]
+    order = _removal_order(families, alive, scores, scope)
+    remaining = mask.num_remaining
+    trial = {name: value.clone() for name, value in keep.items()}
+    steps = [remaining]
+    for index, channel in order:
+        if remaining <= target:
+            break
+        remaining -= _remove_channel(families[index], channel, trial)
+        steps.append(remaining)
+    if remaining > target and len(steps) == len(order) + 1:
+        raise ValueError(
+            f"structured pruning cannot reach level {level}'s {target} weights: every layer is "
+            f"down to one channel ({remaining} weights); use fewer pruning.levels or a smaller "
+            "pruning.fraction"
+        )
+    chosen = min(range(len(steps)), key=lambda k: (abs(steps[k] - target), k))
+    for index, channel in order[:chosen]:
+        _remove_channel(families[index], channel, keep)
+    zeroed = {name for family in families for name, _ in family.zeroed}
+    return Mask(keep, uncounted=mask.uncounted | zeroed)
+
+
+def _with_zeroed(
+    mask: Mask, families: list[ChannelFamily], weights: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``mask``'s entries (cloned) plus full entries for the families' one-dimensional members."""
+    keep = {name: value.clone() for name, value in mask.items()}
+    for family in families:
+        for name, _ in family.zeroed:
+            if name not in keep:
+                keep[name] = torch.ones(weights[name].shape, dtype=torch.bool)
+    return keep
+
+
+def _removal_order(
+    families: list[ChannelFamily],
+    alive: list[list[int]],
+    scores: list[dict[int, float]],
+    scope: str,
+) -> list[tuple[int, int]]:
+    """(family index, channel) in the order channels leave; at least one per family stays."""
+    ranked = [
+        sorted(channels, key=lambda j, s=s: (s[j], j)) for channels, s in zip(alive, scores)
+    ]
+    if scope == "global":
+        pool = [(scores[f][j], f, j) for f, channels in enumerate(ranked) for j in channels[:-1]]
+        # a family's highest-scored channel never leaves (its cheaper ones are in the pool)
+        return [(f, j) for _, f, j in sorted(pool)]
+    order = []
+    left = [len(channels) for channels in ranked]
+    taken = [0] * len(families)
+    while True:
+        candidates = [f for f in range(len(families)) if left[f] - taken[f] > 1]
+        if not candidates:
+            return order
+        f = max(candidates, key=lambda f: ((left[f] - taken[f]) / families[f].size, -f))
+        order.append((f, ranked[f][taken[f]]))
+        taken[f] += 1
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def prune_connections(
+    weights: Mapping[str, torch.Tensor], mask: Mask, *, fraction: float, level: int
+) -> Mask:
+    """Connection sparsity: remove whole kernel slices ``W[k, c]`` until level ``level``'s
+    density.
+
+    A slice is one unit's (output channel ``k``) weights reading input channel ``c``: a 3x3
+    kernel of a convolution, a single weight of a 1x1 convolution or a linear layer. All alive
+    slices of all prunable tensors are ranked together by their mean absolute weight (L1 norm
+    over size, so kernels of different sizes compare), ties broken by position, and the lowest
+    leave until the counted remainder is closest to ``kept_at_level(mask.num_total, fraction,
+    level)`` (ties keep more). Units keep their outputs and lose input connections (von Rad &
+    Seuffert 2024, "connection sparsity"). The result is a subset of ``mask``.
+    """
+    target = kept_at_level(mask.num_total, fraction, level)
+    scores, counts, shapes = [], [], {}
+    for name, keep in mask.items():
+        if name in mask.uncounted:
+            continue
+        weight = weights[name].detach().to("cpu", torch.float64) * keep
+        slices = weight.reshape(keep.shape[0], keep.shape[1], -1)
+        shapes[name] = slices.shape
+        scores.append(slices.abs().mean(dim=2).reshape(-1))
+        counts.append(keep.reshape(keep.shape[0], keep.shape[1], -1).sum(dim=2).reshape(-1))
+    flat_score, flat_count = torch.cat(scores), torch.cat(counts)
+    alive = torch.nonzero(flat_count > 0).flatten()
+    order = alive[torch.sort(flat_score[alive], stable=True).indices]
+    removed = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(flat_count[order], 0)])
+    gap = (mask.num_remaining - removed - target).abs()
+    chosen = int(torch.nonzero(gap == gap.min()).flatten()[0])
+    flat_alive = torch.ones(flat_score.numel(), dtype=torch.bool)
+    flat_alive[order[:chosen]] = False
+    entries, start = {}, 0
+    for name, keep in mask.items():
+        if name in mask.uncounted:
+            entries[name] = keep
+            continue
+        n_slices = shapes[name][0] * shapes[name][1]
+        slice_keep = flat_alive[start : start + n_slices].reshape(shapes[name][:2])
+        start += n_slices
+        entries[name] = keep & slice_keep.reshape(*shapes[name][:2], *([1] * (keep.ndim - 2)))
+    return Mask(entries, uncounted=mask.uncounted)

@@ -67,8 +67,8 @@ def _sized(config: Mapping[str, Any], table: Mapping[str, tuple[int, int]], rule
 
 
 def level_epochs(config: Mapping[str, Any], rule: str, method: Method | None = None) -> int:
-    """Epochs one level of ``rule`` trains at most (a finetune arm's levels: its ``epochs``)."""
-    if rule == "train_pruned" and method is not None and method.kind == "finetune":
+    """Epochs one level of ``rule`` trains at most (a fine-tuning arm's levels: its ``epochs``)."""
+    if rule == "train_pruned" and method is not None and method.finetunes:
         return int(method.epochs)
     return config["training"]["epochs"]
 

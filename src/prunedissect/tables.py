@@ -99,6 +99,11 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
             "Fraction of replicates in which the unit's label is its concept above; NaN when it "
             "has none (best IoU 0).",
         ),
+        "alive": (
+            pa.bool_(),
+            "True when the unit's activation is nonzero somewhere on the probe set (a channel "
+            "removed by structured pruning is exactly zero: dead).",
+        ),
     },
     "summary": {
         **_KEY,
@@ -110,6 +115,19 @@ COLUMNS: Mapping[str, Mapping[str, tuple[pa.DataType, str]]] = {
         "unique_concepts": (
             pa.int64(),
             "Distinct concepts among those units (all: distinct over every category).",
+        ),
+        "units": (
+            pa.int64(),
+            "Units of the layer (fewer in a reduced network); the same in every category row.",
+        ),
+        "alive_units": (
+            pa.int64(),
+            "Units of the layer that are alive (nonzero somewhere on the probe set).",
+        ),
+        "interpretable_alive_fraction": (
+            pa.float64(),
+            "interpretable_units / alive_units (Frankle & Bau's second prediction for filter "
+            "pruning); NaN when no unit is alive.",
         ),
     },
     "consistency": {
@@ -277,6 +295,7 @@ UNIT_FILE_COLUMNS = (
     "interpretable",
     "interpretable_fraction",
     "same_concept_fraction",
+    "alive",
 )
 """Columns of a per-layer ``units.parquet`` (:func:`prunedissect.dissection.dissect_activations`:
 the labels of :func:`~prunedissect.dissection.label_units` and their bootstrap stability)."""
@@ -457,10 +476,11 @@ def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = Non
     """Interpretable units and distinct concepts per (method, trial, level, layer, category).
 
     Every checkpoint and layer gets one row per category (zeros where nothing was found) plus a
-    ``category == "all"`` row with the totals. ``categories`` defaults to every category named
-    in ``units`` (interpretable or not); pass the probe's category list to also show categories
-    no unit ever picked. Rows are sorted by method, trial, level, layer, then "all" first and
-    the categories alphabetically.
+    ``category == "all"`` row with the totals, each with the layer's units, its alive units
+    (``alive``) and the interpretable fraction of the alive ones. ``categories`` defaults to
+    every category named in ``units`` (interpretable or not); pass the probe's category list to
+    also show categories no unit ever picked. Rows are sorted by method, trial, level, layer,
+    then "all" first and the categories alphabetically.
     """
     keys = ["method", "trial", "level", "density", "layer"]
     cats = _category_order(
@@ -478,11 +498,18 @@ def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = Non
     )
     totals["category"] = ALL_CATEGORIES
     counts = pd.concat([per_category.reset_index(), totals.reset_index()], ignore_index=True)
-    grid = units.loc[:, keys].drop_duplicates().merge(pd.DataFrame({"category": cats}), how="cross")
+    sizes = units.groupby(keys, sort=False).agg(
+        units=("unit", "size"), alive_units=("alive", "sum")
+    )
+    grid = sizes.reset_index().merge(pd.DataFrame({"category": cats}), how="cross")
     out = grid.merge(counts, on=keys + ["category"], how="left")
     out[["interpretable_units", "unique_concepts"]] = out[
         ["interpretable_units", "unique_concepts"]
     ].fillna(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["interpretable_alive_fraction"] = np.where(
+            out["alive_units"] > 0, out["interpretable_units"] / out["alive_units"], np.nan
+        )
     out["_order"] = out["category"].map({c: i for i, c in enumerate(cats)})
     out = out.sort_values(["method", "trial", "level", "layer", "_order"], kind="stable")
     return _conform(out, "summary")
@@ -593,6 +620,7 @@ def check_tables(frames: Mapping[str, pd.DataFrame]) -> list[str]:
         fractions = {
             "accuracy": ["density", "top1", "top5"],
             "units": ["density", "iou", "interpretable_fraction", "same_concept_fraction"],
+            "summary": ["density", "interpretable_alive_fraction"],
             "consistency": ["density", "still_interpretable", "same_concept"],
             "verdict": ["accuracy_drop_density", "decisive_density"],
         }.get(name, ["density"])

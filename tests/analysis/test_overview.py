@@ -43,7 +43,7 @@ def _frames(methods=("lottery", "oneshot")):
                 dict(method=method, trial=trial, level=level, layer="layer3", unit=unit,
                      threshold=1.0, concept=concept, category=category, iou=0.1,
                      interpretable=flag[0] if flag else True,
-                     interpretable_fraction=1.0, same_concept_fraction=1.0)
+                     interpretable_fraction=1.0, same_concept_fraction=1.0, alive=True)
             )  # fmt: skip
     accuracy = tables.accuracy_table(pd.DataFrame(metrics))
     units = tables.units_table(pd.DataFrame(units), accuracy)

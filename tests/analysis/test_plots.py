@@ -55,6 +55,7 @@ def _study(methods=METHODS, trials=TRIALS) -> dict[str, pd.DataFrame]:
                             interpretable=iou > 0.05,
                             interpretable_fraction=float(iou > 0.05),
                             same_concept_fraction=1.0,
+                            alive=True,
                         )
                     )
     accuracy = tables.accuracy_table(pd.DataFrame(metrics))
@@ -164,8 +165,12 @@ def test_one_trial_draws_the_line_without_a_band():
 
 def test_interpretability_and_consistency_panels(frames):
     fig2 = plots.plot_interpretability(frames["summary"])
-    left, right = fig2.axes
+    left, right, alive = fig2.axes
     totals = frames["summary"].query("category == 'all'")
+    for method, line in zip(METHODS, alive.get_lines()):
+        stats = _per_level(totals, method, "interpretable_alive_fraction") * 100
+        np.testing.assert_allclose(line.get_ydata(), stats["mean"])
+    assert alive.get_ylim() == (0, 105)
     for method, line in zip(METHODS, left.get_lines()):
         stats = _per_level(totals, method, "interpretable_units")
         np.testing.assert_allclose(line.get_ydata(), stats["mean"])
@@ -174,7 +179,7 @@ def test_interpretability_and_consistency_panels(frames):
         assert _band_range(band) == (stats["min"].min(), stats["max"].max())
     fig4 = plots.plot_consistency(frames["consistency"])
     still, same = fig4.axes
-    for ax in (left, right, still, same):
+    for ax in (left, right, alive, still, same):
         _assert_density_axis(ax)
         assert len(ax.get_lines()) == len(METHODS)
     assert [line.get_ydata()[0] for line in still.get_lines()] == [100.0, 100.0]  # level 0
@@ -251,8 +256,8 @@ def test_several_layers_get_one_row_each(frames):
     summary = frames["summary"]
     two = pd.concat([summary, summary.assign(layer="layer4")], ignore_index=True)
     fig = plots.plot_interpretability(two)
-    assert len(fig.axes) == 4
-    assert fig.axes[2].get_title() == "Interpretable units (layer4)"
+    assert len(fig.axes) == 6
+    assert fig.axes[3].get_title() == "Interpretable units (layer4)"
 
 
 def test_saved_figures_are_valid_and_byte_identical(frames, tmp_path):
@@ -312,9 +317,10 @@ def _intervals(summary: pd.DataFrame) -> pd.DataFrame:
 def test_bootstrap_bars_and_the_untrained_floor(frames):
     intervals = _intervals(frames["summary"])
     fig = plots.plot_interpretability(frames["summary"], intervals=intervals, confidence=0.95)
-    left, right = fig.axes
+    left, middle, alive = fig.axes
+    assert not _interval_bars(alive)  # a share of alive units: no count interval
     totals = frames["summary"].query("category == 'all'")
-    for ax, y in ((left, "interpretable_units"), (right, "unique_concepts")):
+    for ax, y in ((left, "interpretable_units"), (middle, "unique_concepts")):
         bars = _interval_bars(ax)
         # level 0 once (one network), then the pruned levels of each method
         assert list(bars) == ["level 0", *METHODS]

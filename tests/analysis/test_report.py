@@ -89,6 +89,7 @@ def _units(interpretable, concepts, ious, threshold=0.5):
             interpretable=interpretable,
             interpretable_fraction=np.asarray(interpretable, dtype=float),
             same_concept_fraction=1.0,
+            alive=True,
         )
     )
 
@@ -373,6 +374,7 @@ def _write_study(root, *, trials, levels, methods):
                 interpretable=ious > 0.05,
                 interpretable_fraction=(ious > 0.05).astype(float),
                 same_concept_fraction=1.0,
+                alive=True,
             )
         ).to_parquet(dissect / "units.parquet")
         found = [(u, *CONCEPTS[p]) for u, p in enumerate(picks) if ious[u] > 0.05]

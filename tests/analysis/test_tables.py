@@ -78,6 +78,7 @@ def _units_frame(trials=(0,), layer="layer3", method="lottery", labels=None) -> 
                         interpretable=interpretable,
                         interpretable_fraction=float(interpretable),
                         same_concept_fraction=1.0,
+                        alive=True,
                     )
                 )
     return pd.DataFrame(rows)
@@ -220,6 +221,24 @@ def test_units_table_demands_accuracy_for_every_checkpoint():
 
 def _units_table(trials=(0,)) -> pd.DataFrame:
     return tables.units_table(_units_frame(trials), tables.accuracy_table(_metrics_frame(trials)))
+
+
+def test_summary_counts_alive_units_and_the_interpretable_fraction_of_them():
+    units = _units_frame()
+    # level 1: unit 3 is a dead (structurally pruned) unit; level 2: every unit dead
+    units.loc[(units["level"] == 1) & (units["unit"] == 3), "alive"] = False
+    units.loc[units["level"] == 2, "alive"] = False
+    metrics = tables.accuracy_table(_metrics_frame())
+    summary = tables.summary_table(tables.units_table(units, metrics))
+    rows = summary[summary["category"] == "all"].set_index("level")
+    assert rows["units"].tolist() == [4, 4, 4]
+    assert rows["alive_units"].tolist() == [4, 3, 0]
+    assert rows.loc[0, "interpretable_alive_fraction"] == 3 / 4
+    assert rows.loc[1, "interpretable_alive_fraction"] == 3 / 3
+    assert np.isnan(rows.loc[2, "interpretable_alive_fraction"])
+    objects = summary[(summary["category"] == "object") & (summary["level"] == 1)]
+    assert objects["interpretable_alive_fraction"].tolist() == [1.0]  # 3 object units of 3
+    assert (summary.groupby("level")["alive_units"].nunique() == 1).all()  # per layer
 
 
 def test_summary_counts_by_hand():

@@ -88,6 +88,7 @@ def test_cli_dissects_a_checkpoint_and_is_deterministic(checkpoint_and_probe):
             "interpretable",
             "interpretable_fraction",
             "same_concept_fraction",
+            "alive",
         ]
         replicates = pd.read_parquet(out / "replicates.parquet")
         assert set(replicates["replicate"]) <= set(range(200))

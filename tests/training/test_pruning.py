@@ -74,6 +74,10 @@ def test_mask_accepts_numeric_zero_one_and_stores_bool():
     assert mask["a"].dtype == torch.bool and mask["b"].dtype == torch.bool
     assert mask.num_total == 5 and mask.num_remaining == 3
     assert mask.density == pytest.approx(0.6)
+    scale = Mask({"a": torch.tensor([1, 0, 1]), "bn": torch.tensor([0, 1])}, uncounted=["bn"])
+    assert (scale.num_total, scale.num_remaining) == (3, 2)  # "bn" enforced, not counted
+    with pytest.raises(ValueError, match="uncounted names entries the mask lacks"):
+        Mask({"a": torch.tensor([1])}, uncounted=["b"])
 
 
 def test_hand_computed_global_pruning():
@@ -156,13 +160,15 @@ def test_apply_zeroes_pruned_weights_and_checks_shapes():
 def test_save_load_round_trip_is_bit_packed_and_byte_stable(tmp_path):
     generator = torch.Generator().manual_seed(3)
     shapes = {"conv.weight": (4, 3, 3, 3), "fc.weight": (5, 7), "odd": (13,)}
-    mask = Mask({k: torch.rand(s, generator=generator) < 0.5 for k, s in shapes.items()})
+    mask = Mask(
+        {k: torch.rand(s, generator=generator) < 0.5 for k, s in shapes.items()}, uncounted=["odd"]
+    )
     first, second = tmp_path / "a" / "mask.npz", tmp_path / "b" / "mask.npz"
     mask.save(first)
     mask.save(second)
     assert first.read_bytes() == second.read_bytes()
     loaded = Mask.load(first)
-    assert list(loaded) == list(mask)
+    assert list(loaded) == list(mask) and loaded.uncounted == {"odd"}
     for name in mask:
         assert loaded[name].dtype == torch.bool
         assert torch.equal(loaded[name], mask[name])
@@ -177,6 +183,9 @@ def test_subset_relation():
     b = Mask({"w": torch.tensor([1, 0, 0])})
     assert b.is_subset_of(a) and not a.is_subset_of(b)
     assert not b.is_subset_of(Mask({"v": torch.tensor([1, 1, 1])}))
+    # an uncounted entry one mask lacks counts as fully kept there
+    c = Mask({"w": torch.tensor([1, 0, 0]), "bn": torch.tensor([0, 1])}, uncounted=["bn"])
+    assert c.is_subset_of(a) and not a.is_subset_of(c)
 
 
 @pytest.mark.parametrize("level", [1, 2, 5])

@@ -45,7 +45,7 @@ from prunedissect.training.level import init_seed
 COLOURS = [(220, 40, 40), (40, 200, 40), (40, 40, 220)]
 METRIC_KEYS = {
     "trial", "level", "density", "params_remaining", "params_total", "top1", "top5", "loss",
-    "epochs", "wall_time_s", "seed",
+    "epochs", "wall_time_s", "seed", "model_kwargs",
 }  # fmt: skip
 
 

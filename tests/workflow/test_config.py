@@ -108,7 +108,7 @@ def test_method_checks_name_the_arm_and_the_fix():
         check_config(config, SCHEMA)
     message = str(info.value)
     assert "methods[0].name: 'dense' is reserved" in message
-    assert "methods[1].scope: applies to kind random only, not 'finetune'" in message
+    assert "methods[1].scope: applies to kind random or structured only, not 'finetune'" in message
     assert "methods[1].name: 'ft' is used by more than one arm" in message
     assert "methods[3].source: 'nowhere' is not an arm of methods" in message
     assert "methods[4].source: arm 'copy' has kind 'reinit'" in message
@@ -119,8 +119,32 @@ def test_method_checks_name_the_arm_and_the_fix():
         check_config(lonely, SCHEMA)
     # a global random arm needs no chain; every kind together is fine
     check_config(filled({"methods": [{"name": "r", "kind": "random", "scope": "global"}]}), SCHEMA)
-    every = [{"name": k, "kind": k} for k in ("lottery", "finetune", "oneshot", "reinit", "random")]
-    check_config(filled({"methods": every}), SCHEMA)
+    kinds = ("lottery", "finetune", "oneshot", "reinit", "random", "structured", "connection",
+             "reduced")  # fmt: skip
+    check_config(filled({"methods": [{"name": k, "kind": k} for k in kinds]}), SCHEMA)
+
+
+def test_structured_connection_and_reduced_arms_are_checked():
+    arms = [
+        {"name": "s", "kind": "structured", "scope": "layerwise"},
+        {"name": "c", "kind": "connection", "epochs": 3},
+        {"name": "r", "kind": "random", "scope": "layer"},
+        {"name": "n", "kind": "reduced", "scope": "global"},
+    ]
+    with pytest.raises(ConfigError) as info:
+        check_config(filled({"methods": arms}), SCHEMA)
+    message = str(info.value)
+    assert "methods[0].scope: 'layerwise' is not a scope of kind 'structured'; allowed: layer" in (
+        message
+    )
+    assert "methods[1].epochs: applies with retrain: finetune only" in message
+    assert "methods[2].scope: 'layer' is not a scope of kind 'random'" in message
+    assert "methods[3].scope: applies to kind random or structured only, not 'reduced'" in message
+    wide = filled({"methods": [{"name": "n", "kind": "reduced"}], "model": {"arch": "resnet18"}})
+    with pytest.raises(ConfigError, match=r"methods\[0\].kind: reduced narrows model.arch "):
+        check_config(wide, SCHEMA)
+    tuned = [{"name": "s", "kind": "structured", "retrain": "finetune", "epochs": 1}]
+    check_config(filled({"methods": tuned}), SCHEMA)
 
 
 def test_training_cross_key_checks_live_in_the_config_checks():

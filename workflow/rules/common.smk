@@ -91,9 +91,12 @@ def report_levels():
 
 
 def report_methods():
-    """Methods whose pruned levels the per-unit report shows side by side (default all)."""
+    """Methods whose pruned levels the per-unit report shows side by side (default every arm
+    but reduced ones: a reduced network's units are its own, not level 0's)."""
     chosen = config["report"]["methods"]
-    return list(chosen) if chosen else method_names()
+    if chosen:
+        return list(chosen)
+    return [name for name in method_names() if METHODS[name].kind != "reduced"]
 
 
 def train_images():
@@ -210,11 +213,16 @@ def layer_pattern(name, layer):
     return f"{DISSECTED}/{name}".replace("{layer}", layer)
 
 
+def is_reduced(method, level):
+    """True for a pruned level of a reduced arm: a narrower network (prunedissect.methods)."""
+    return int(level) > 0 and method in METHODS and METHODS[method].kind == "reduced"
+
+
 def pruned_inputs(wildcards):
     """Input function of train_pruned (wrapped in verified()): the files level n of an arm
     starts from, by its kind (prunedissect.training.PreviousLevel): the mask it prunes further,
     copies or matches, the trained weights it ranks or fine-tunes, and level 0's rewind state
-    where the kind rewinds."""
+    where the kind rewinds; nothing for a reduced arm (trained from scratch)."""
     method, trial, level = (
         METHODS[wildcards.method],
         wildcards.trial,
@@ -232,6 +240,8 @@ def pruned_inputs(wildcards):
         }
     elif method.copies_source:
         inputs = {"mask": trained_file("mask.npz", method.source, trial, level)}
+    elif method.kind == "reduced":
+        inputs = {}  # a narrower network from scratch: no input but the images
     else:  # random, scope global: the dense full mask gives the tensors
         inputs = {"mask": trained_file("mask.npz", DENSE, trial, 0)}
     if method.rewinds:

@@ -74,6 +74,8 @@ rule extract_activations:
         layers=layers(),
         arch=config["model"]["arch"],
         model_kwargs=model_kwargs(config["model"]),
+        # a reduced arm's pruned levels are narrower networks (widths from the checkpoint)
+        reduced=lambda wildcards: is_reduced(wildcards.method, wildcards.level),
         image_size=config["dataset"]["image_size"],
         mean=config["dataset"]["mean"],
         std=config["dataset"]["std"],

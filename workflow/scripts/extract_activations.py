@@ -9,6 +9,7 @@ from prunedissect.data.broden import Broden
 from prunedissect.devices import resolve_device
 from prunedissect.dissection import build_model, extract_activations, load_state_dict, probe_loader
 from prunedissect.logs import log_to_file
+from prunedissect.models import kwargs_for_state_dict
 from prunedissect.reproducibility import job_threads, kernel_report
 
 log = log_to_file(snakemake.log[0], name="extract_activations")
@@ -20,11 +21,14 @@ device = resolve_device(params.device)
 # The number of classes is read from the checkpoint itself (its fc layer), the one source
 # that cannot disagree with the weights being loaded.
 verify(snakemake.input.model)
-model = build_model(
-    params.arch,
-    load_state_dict(snakemake.input.model),
-    model_kwargs=params.model_kwargs,
+state_dict = load_state_dict(snakemake.input.model)
+# a reduced arm's level is a narrower network: its widths come from its own tensor shapes
+model_kwargs = (
+    kwargs_for_state_dict(params.arch, state_dict, params.model_kwargs)
+    if params.reduced
+    else params.model_kwargs
 )
+model = build_model(params.arch, state_dict, model_kwargs=model_kwargs)
 broden = Broden(snakemake.input.probe)
 loader = probe_loader(
     broden,

@@ -48,7 +48,7 @@ outputs = LevelOutputs(
     rewind=Path(sm.output.rewind) if job.level == 0 else None,
 )
 previous = None
-if job.level > 0:
+if job.level > 0 and "mask" in sm.input.keys():  # a reduced level starts from nothing
     # the inputs the arm's kind needs (common.smk, pruned_inputs): mask always, model and
     # rewind only where the kind reads them
     previous = PreviousLevel(

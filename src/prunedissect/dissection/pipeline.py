@@ -112,6 +112,19 @@ def compute_thresholds(
     return unit_thresholds(activations, quantile=quantile, upsample_to=upsample_to, device=device)
 
 
+def alive_units(activations: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Per unit: True when its activation is nonzero somewhere on the probe set.
+
+    A unit whose threshold is nonzero is alive (the threshold is one of its values); the
+    others are read whole. A channel removed by structured pruning outputs exactly zero, so it
+    is dead; so is a unit whose ReLU never fires on any probe image.
+    """
+    alive = np.asarray(thresholds) != 0
+    for unit in np.flatnonzero(~alive):
+        alive[unit] = bool(np.any(activations[:, unit] != 0))
+    return alive
+
+
 def dissect_activations(
     activations: np.ndarray,
     labels: ProbeLabels,
@@ -155,10 +168,12 @@ def dissect_activations(
     full = np.argmax(tally.iou, axis=1)
     full = np.where(units["iou"].to_numpy() > 0, full, -1)
     stability = unit_stability(concept, interpretable, full)
+    units = units.merge(stability, on="unit", validate="one_to_one")
+    units["alive"] = alive_units(activations, thresholds)
     return LayerResult(
         thresholds=thresholds_table(thresholds),
         tally=tally_table(tally),
-        units=units.merge(stability, on="unit", validate="one_to_one"),
+        units=units,
         replicates=replicate_table(concept, iou, interpretable, labels.concepts),
     )
 

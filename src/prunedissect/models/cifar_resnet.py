@@ -1,7 +1,8 @@
 """The CIFAR-style ResNet-20 (He et al. 2016, section 4.2), as the lottery-ticket work uses it.
 
 Three stages of three basic blocks with ``width``, ``2 * width`` and ``4 * width`` channels
-(16/32/64 for the standard network, ~0.27 M weights), global average pooling and a linear
+(16/32/64 for the standard network, ~0.27 M weights; ``widths`` sets the three freely, for the
+reduced networks of :mod:`prunedissect.models.reduced`), global average pooling and a linear
 classifier. Shortcuts that change shape are a 1x1 strided convolution plus BatchNorm (He et al.'s
 option B), as in facebookresearch/open_lth's ``cifar_resnet``; identity shortcuts otherwise.
 Initialisation follows open_lth's defaults for this network: Kaiming-normal conv and linear
@@ -12,6 +13,8 @@ so dissection addresses a stage as ``layer3`` for either family.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -47,17 +50,26 @@ class BasicBlock(nn.Module):
 class CifarResNet(nn.Module):
     """A CIFAR ResNet of depth ``6 * blocks_per_stage + 2`` (20 for three blocks per stage)."""
 
-    def __init__(self, *, num_classes: int, width: int = 16, blocks_per_stage: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        width: int = 16,
+        blocks_per_stage: int = 3,
+        widths: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
-        if width < 1 or blocks_per_stage < 1:
+        stage_widths = (width, 2 * width, 4 * width) if widths is None else tuple(widths)
+        if len(stage_widths) != 3 or min(stage_widths) < 1 or blocks_per_stage < 1:
             raise ValueError(
-                f"width and blocks_per_stage must be >= 1, got {width} and {blocks_per_stage}"
+                f"widths must be three channel counts >= 1 and blocks_per_stage >= 1, got "
+                f"{stage_widths} and {blocks_per_stage}"
             )
-        self.conv1 = nn.Conv2d(3, width, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        channels = width
+        self.conv1 = nn.Conv2d(3, stage_widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stage_widths[0])
+        channels = stage_widths[0]
         stages = []
-        for index, stage_width in enumerate((width, 2 * width, 4 * width)):
+        for index, stage_width in enumerate(stage_widths):
             blocks = []
             for block in range(blocks_per_stage):
                 stride = 2 if index > 0 and block == 0 else 1
@@ -84,6 +96,11 @@ class CifarResNet(nn.Module):
 
 
 @register_model("resnet20")
-def resnet20(*, num_classes: int, width: int = 16) -> CifarResNet:
-    """ResNet-20 for small inputs (any side >= 8 px); ``width`` = channels of the first stage."""
-    return CifarResNet(num_classes=num_classes, width=width, blocks_per_stage=3)
+def resnet20(
+    *, num_classes: int, width: int = 16, widths: Sequence[int] | None = None
+) -> CifarResNet:
+    """ResNet-20 for small inputs (any side >= 8 px); ``width`` = channels of the first stage
+    (stages ``width``, ``2 * width``, ``4 * width``), or ``widths`` = the three stages' channels
+    (a reduced network, :func:`prunedissect.models.reduced.reduced_kwargs`; overrides ``width``).
+    """
+    return CifarResNet(num_classes=num_classes, width=width, blocks_per_stage=3, widths=widths)

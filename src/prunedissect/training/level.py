@@ -26,9 +26,13 @@ from prunedissect.checkpoints import sha256_file, verify_all, write_checksum
 from prunedissect.data.images import ImageData, load_split
 from prunedissect.files import write_bytes_atomic
 from prunedissect.models import get_model
+from prunedissect.models.reduced import prunable_count, reduced_kwargs
 from prunedissect.pruning import (
     Mask,
+    channel_families,
     kept_at_level,
+    prune_channels,
+    prune_connections,
     prune_global_magnitude,
     prune_one_shot,
     random_mask,
@@ -120,7 +124,7 @@ def _deterministic(device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(previous)
 
 
-_REINIT, _RANDOM_MASK = 1, 2  # seed keys beside level 0's initialisation (key 0)
+_REINIT, _RANDOM_MASK, _REDUCED = 1, 2, 3  # seed keys beside level 0's initialisation (key 0)
 
 
 def untrained_model(
@@ -134,11 +138,34 @@ def untrained_model(
 
 
 def init_seed(job: LevelJob) -> int:
-    """Seed of the model's initial weights: level 0's for every level, except reinit levels,
-    which draw fresh weights per level."""
+    """Seed of the model's initial weights: level 0's for every level, except reinit and
+    reduced levels, which draw fresh weights per level."""
     if job.level > 0 and job.pruning.kind == "reinit":
         return derive_seed(job.seed, _REINIT, job.level)
+    if job.level > 0 and job.pruning.kind == "reduced":
+        return derive_seed(job.seed, _REDUCED, job.level)
     return derive_seed(job.seed, 0)
+
+
+def level_model_kwargs(job: LevelJob, num_classes: int) -> dict[str, Any]:
+    """The builder kwargs of the level's network: the study's (``job.model_kwargs``), except a
+    reduced level's, narrowed until its prunable weights match the level's scheduled count
+    (:func:`~prunedissect.models.reduced_kwargs`; target: ``kept_at_level`` of the dense
+    network's prunable weights)."""
+    kwargs = dict(job.model_kwargs)
+    if job.level == 0 or job.pruning.kind != "reduced":
+        return kwargs
+    dense = prunable_count(
+        job.arch, num_classes=num_classes, model_kwargs=kwargs, exclude=job.pruning.exclude
+    )
+    fraction = _need(job.pruning.fraction, "pruning.fraction", job)
+    return reduced_kwargs(
+        job.arch,
+        model_kwargs=kwargs,
+        num_classes=num_classes,
+        target=kept_at_level(dense, fraction, job.level),
+        exclude=job.pruning.exclude,
+    )
 
 
 def _need(value: Any, what: str, job: LevelJob) -> Any:
@@ -147,10 +174,30 @@ def _need(value: Any, what: str, job: LevelJob) -> Any:
     return value
 
 
-def level_mask(job: LevelJob, previous: PreviousLevel) -> Mask:
-    """The mask of a level >= 1, chosen as its kind says (:mod:`prunedissect.methods`)."""
+def level_mask(job: LevelJob, previous: PreviousLevel, model: nn.Module | None = None) -> Mask:
+    """The mask of a level >= 1, chosen as its kind says (:mod:`prunedissect.methods`).
+
+    ``model`` (the architecture; its weights are not read) gives a structured level the
+    channels tied by residual additions, traced on a ``job.image_size`` input."""
     kind, pruning = job.pruning.kind, job.pruning
     mask = Mask.load(previous.mask)
+    if kind in ("structured", "connection"):
+        trained = load_verified(_need(previous.model, "trained weights", job))
+        fraction = _need(pruning.fraction, "pruning.fraction", job)
+        if kind == "connection":
+            return prune_connections(trained, mask, fraction=fraction, level=job.level)
+        example = torch.zeros(1, 3, job.image_size, job.image_size)
+        families = channel_families(
+            _need(model, "the model", job), example, exclude=pruning.exclude
+        )
+        return prune_channels(
+            trained,
+            mask,
+            families,
+            fraction=fraction,
+            level=job.level,
+            scope=pruning.scope or "layer",
+        )
     if kind in ("lottery", "finetune", "oneshot"):
         trained = load_verified(_need(previous.model, "trained weights", job))
         fraction = _need(pruning.fraction, "pruning.fraction", job)
@@ -175,22 +222,23 @@ def prepare_level(
 ) -> tuple[Mask, int, TrainingConfig]:
     """Put the level's starting weights into ``model``; return its mask, start step, schedule.
 
-    Level 0: the full mask, step 0, the training schedule (``model`` keeps its seeded init).
+    Level 0, and a reduced level (a narrower ``model``, :func:`level_model_kwargs`): the full
+    mask, step 0, the training schedule (``model`` keeps its seeded init).
     Level n: the mask of :func:`level_mask`; then by kind, ``model`` gets level 0's rewind state
     (weights and BatchNorm buffers) masked and training restarts at the rewind step (lottery,
     oneshot, random), keeps its fresh initialisation (:func:`init_seed`) and trains the whole
     schedule (reinit), or gets level n-1's trained weights and the fine-tuning schedule from
-    step 0 (finetune).
+    step 0 (finetune; structured and connection arms with ``retrain: finetune``).
     """
-    if job.level == 0:
+    if job.level == 0 or job.pruning.kind == "reduced":
         return Mask.ones_like(model, exclude=job.pruning.exclude), 0, job.training
     if previous is None:
         raise ValueError(f"level {job.level} needs its inputs (mask, and model or rewind)")
     if job.pruning.kind is None:
         raise ValueError(f"level {job.level} needs a pruning method (an arm of config methods)")
     verify_all(previous.files())
-    mask = level_mask(job, previous)
-    if job.pruning.kind == "finetune":
+    mask = level_mask(job, previous, model)
+    if job.pruning.finetunes:
         model.load_state_dict(load_verified(previous.model))
         mask.apply_(model)
         return mask, 0, job.pruning.finetune_training(job.training)
@@ -278,22 +326,33 @@ def train_level(
 ) -> TrainedLevel:
     """Build the seeded model, prepare the level's start (:func:`prepare_level`), train it and
     evaluate it on ``data.val``; ``resume`` is the level's resume point (None: no resuming)."""
+    num_classes = len(data.train.classes)
+    kwargs = level_model_kwargs(job, num_classes)
     model = get_model(
         job.arch,
-        num_classes=len(data.train.classes),
+        num_classes=num_classes,
         generator=torch.Generator().manual_seed(init_seed(job)),
-        **dict(job.model_kwargs),
+        **kwargs,
     )
     iterations_per_epoch = len(data.train) // job.training.batch_size
     mask, start, schedule = prepare_level(job, previous, model, iterations_per_epoch)
+    remaining, total = mask.num_remaining, mask.num_total
+    if kwargs != dict(job.model_kwargs):  # a reduced network: its size against the dense one
+        logger.info("trial %d level %d: reduced network %s", job.trial, job.level, kwargs)
+        total = prunable_count(
+            job.arch,
+            num_classes=num_classes,
+            model_kwargs=job.model_kwargs,
+            exclude=job.pruning.exclude,
+        )
     logger.info(
         "trial %d level %d (%s): density %.4f (%d of %d prunable weights), start iteration %d",
         job.trial,
         job.level,
         job.pruning.kind or "dense",
-        mask.density,
-        mask.num_remaining,
-        mask.num_total,
+        remaining / total,
+        remaining,
+        total,
         start,
     )
     capture_at = None
@@ -317,9 +376,10 @@ def train_level(
     metrics = {
         "trial": job.trial,
         "level": job.level,
-        "density": mask.density,
-        "params_remaining": mask.num_remaining,
-        "params_total": mask.num_total,
+        "density": remaining / total,
+        "params_remaining": remaining,
+        "params_total": total,
+        "model_kwargs": kwargs,
         "top1": scores.top1,
         "top5": scores.top5,
         "loss": scores.loss,

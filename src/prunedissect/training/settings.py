@@ -59,6 +59,13 @@ class PruningConfig:
     finetune_epochs: int | None = None
     finetune_lr: float | None = None
     scope: str | None = None
+    retrain: str | None = None
+
+    @property
+    def finetunes(self) -> bool:
+        """True when a pruned level fine-tunes its level n-1 (kind finetune, or a structured
+        or connection arm with ``retrain: finetune``)."""
+        return self.kind == "finetune" or self.retrain == "finetune"
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> PruningConfig:
@@ -75,6 +82,7 @@ class PruningConfig:
             finetune_epochs=method.get("epochs"),
             finetune_lr=method.get("lr"),
             scope=method.get("scope"),
+            retrain=method.get("retrain"),
         )
 
     def rewind_iteration(self, iterations_per_epoch: int) -> int:
