@@ -9,9 +9,9 @@ replicate's labels (what ``tally_iou`` + ``dissect_activations`` do in the workf
 ratio. Target: at most 2x.
 
 ``--case broden`` (memory at the paper's scale, measured at a reduced size): ``--units`` units
-at 7x7 (ResNet-50 layer4 has 2,048) against a synthetic probe of ``--images`` images with
-112 px segmentations and ``--concepts`` concepts (Broden: ~1,200-1,400) over six categories, with
-Zipf-distributed pixel labels. Prints the accumulator's bytes, the peak RSS with and without the
+at 7x7 (ResNet-50 layer4 has 2,048) against ``--images`` images of the generated Broden-size
+probe of ``benchmarks/synthetic_broden.py`` (112 px segmentations, Broden's 1,376 labels with
+Zipf-like frequencies). Prints the accumulator's bytes, the peak RSS with and without the
 bootstrap, the times, and their extrapolation to 2,048 units (everything the bootstrap holds is
 linear in the units; nothing grows with the images).
 
@@ -27,14 +27,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from prunedissect.data.broden import Broden, CategoryLabels
+from prunedissect.data.broden import Broden
 from prunedissect.dissection import (
     encode_probe_labels,
     extract_activations,
@@ -120,66 +118,14 @@ def default_case(args: argparse.Namespace) -> None:
     )
 
 
-@dataclass
-class SyntheticProbe:
-    """An in-memory Broden-like probe (the interface encode_probe_labels reads): object, part,
-    material and colour pixel labels (Zipf over each category's concepts, in blobs), scene and
-    texture image-level labels."""
-
-    n_images: int
-    n_concepts: int
-    side: int = 112
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.categories = ["color", "object", "part", "material", "scene", "texture"]
-        share = np.array([0.01, 0.45, 0.15, 0.02, 0.3, 0.07])
-        sizes = np.maximum(1, np.round(share * self.n_concepts)).astype(int)
-        first = np.cumsum([1, *sizes[:-1]])
-        self.numbers = {c: np.arange(f, f + s) for c, f, s in zip(self.categories, first, sizes)}
-        self.names = {int(n): f"c{n}" for ns in self.numbers.values() for n in ns}
-        self.shape = (self.side, self.side)
-
-    @property
-    def labels(self) -> pd.DataFrame:
-        numbers = sorted(self.names)
-        return pd.DataFrame({"number": numbers, "name": [self.names[n] for n in numbers]})
-
-    @property
-    def index(self) -> pd.DataFrame:
-        return pd.DataFrame({"sh": [self.side] * self.n_images, "sw": [self.side] * self.n_images})
-
-    def __len__(self) -> int:
-        return self.n_images
-
-    def _zipf(self, rng: np.random.Generator, category: str, size) -> np.ndarray:
-        numbers = self.numbers[category]
-        p = 1.0 / np.arange(1, len(numbers) + 1)
-        return rng.choice(numbers, size=size, p=p / p.sum())
-
-    def segmentation(self, i: int) -> dict[str, CategoryLabels]:
-        rng = np.random.default_rng((self.seed, i))
-        coarse = self.side // 8  # blobs of 8 x 8 pixels
-        seg = {}
-        for category, coverage in (("color", 1.0), ("object", 0.9), ("part", 0.3),
-                                   ("material", 0.5)):  # fmt: skip
-            blobs = self._zipf(rng, category, (coarse, coarse))
-            blobs[rng.random((coarse, coarse)) > coverage] = 0
-            seg[category] = CategoryLabels(
-                pixel=np.kron(blobs, np.ones((8, 8), np.int32))[None].astype(np.int32), image=()
-            )
-        for category in ("scene", "texture"):
-            if rng.random() < 0.5:
-                seg[category] = CategoryLabels(
-                    pixel=np.zeros((0, *self.shape), np.int32),
-                    image=(int(self._zipf(rng, category, ())),),
-                )
-        return seg
-
-
 def broden_case(args: argparse.Namespace) -> None:
-    probe = SyntheticProbe(args.images, args.concepts)
-    labels = encode_probe_labels(probe)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from synthetic_broden import generate_broden_probe
+
+    root = Path(args.probe_dir or tempfile.mkdtemp(prefix="bench_bootstrap_broden_"))
+    if not (root / "index.csv").exists():  # the same images for both measurements
+        generate_broden_probe(root, args.images)
+    labels = encode_probe_labels(Broden(root))
     rng = np.random.default_rng(0)
     acts = rng.standard_normal((args.images, args.units, 7, 7)).astype(np.float16)
     thresholds = unit_thresholds(acts, quantile=0.005)
@@ -223,8 +169,8 @@ def main() -> None:
     )
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--concepts", type=int, default=1300)
     parser.add_argument("--replicates", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--probe-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.case == "default":
@@ -233,11 +179,12 @@ def main() -> None:
     if args.replicates is not None:  # one measurement, in this process
         broden_case(args)
         return
+    probe_dir = tempfile.mkdtemp(prefix="bench_bootstrap_broden_")
     for replicates in (0, REPLICATES):  # each in a fresh process: peak RSS is per process
         subprocess.run(
             [sys.executable, __file__, "--case", "broden", "--units", str(args.units),
-             "--images", str(args.images), "--concepts", str(args.concepts),
-             "--replicates", str(replicates)],
+             "--images", str(args.images), "--replicates", str(replicates),
+             "--probe-dir", probe_dir],
             check=True,
         )  # fmt: skip
     scale = 2048 / args.units

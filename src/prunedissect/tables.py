@@ -40,7 +40,7 @@ metadata (key ``description``) in every written file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -347,33 +347,45 @@ def read_metrics(paths: Iterable[str | Path], methods: Iterable[str]) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def read_dissection_units(
-    paths: Iterable[str | Path], keys: Iterable[tuple[str, int, int, str]]
+def read_keyed_files(
+    paths: Iterable[str | Path],
+    keys: Iterable[tuple[str, int, int, str]],
+    columns: Sequence[str],
+    what: str,
 ) -> pd.DataFrame:
-    """Concatenate per-checkpoint ``units.parquet`` files, adding method, trial, level, layer.
+    """Concatenate per-layer Parquet files, keeping ``columns`` and adding method, trial,
+    level, layer in front.
 
     ``keys`` holds each file's ``(method, trial, level, layer)``, in the order of ``paths`` (the
     workflow's rule passes them as a param), so the files need not repeat them and no path is
-    parsed; the shared level 0 is listed once per method.
+    parsed. ``what`` names the files in errors.
     """
     frames = []
     for path, (method, trial, level, layer) in zip(paths, keys, strict=True):
         frame = pd.read_parquet(path)
-        missing = [c for c in UNIT_FILE_COLUMNS if c not in frame.columns]
+        missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise TableError(
-                f"{path}: units.parquet lacks columns {missing}; expected "
-                f"{list(UNIT_FILE_COLUMNS)} (rerun the dissection rule that wrote it)"
+                f"{path}: {what} lacks columns {missing}; expected {list(columns)} (rerun the "
+                "dissection rule that wrote it)"
             )
-        frame = frame.loc[:, list(UNIT_FILE_COLUMNS)]
+        frame = frame.loc[:, list(columns)]
         frame.insert(0, "layer", layer)
         frame.insert(0, "level", int(level))
         frame.insert(0, "trial", int(trial))
         frame.insert(0, "method", str(method))
         frames.append(frame)
     if not frames:
-        raise TableError("no units.parquet files given; dissect at least one checkpoint first")
+        raise TableError(f"no {what} files given; dissect at least one checkpoint first")
     return pd.concat(frames, ignore_index=True)
+
+
+def read_dissection_units(
+    paths: Iterable[str | Path], keys: Iterable[tuple[str, int, int, str]]
+) -> pd.DataFrame:
+    """Concatenate per-checkpoint ``units.parquet`` files, adding method, trial, level, layer
+    (:func:`read_keyed_files`); the shared level 0 is listed once per method."""
+    return read_keyed_files(paths, keys, UNIT_FILE_COLUMNS, "units.parquet")
 
 
 def read_categories(paths: str | Path | Iterable[str | Path]) -> list[str]:

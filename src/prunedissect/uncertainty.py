@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from prunedissect.methods import INIT_LEVEL
-from prunedissect.tables import ALL_CATEGORIES, COLUMNS, TableError
+from prunedissect.tables import ALL_CATEGORIES, COLUMNS, TableError, read_keyed_files
 
 ALL_LAYERS = "all"
 """The ``layer`` of the rows that count over every dissected layer together."""
@@ -51,20 +51,8 @@ _CHECKPOINT = ["method", "trial", "level", "density"]
 def read_replicates(paths: Iterable, keys: Iterable[tuple[str, int, int, str]]) -> pd.DataFrame:
     """Concatenate per-layer ``replicates.parquet`` files, adding method, trial, level, layer
     from ``keys`` (one per path, in order; the workflow passes them, no path is parsed)."""
-    frames = []
-    for path, (method, trial, level, layer) in zip(paths, keys, strict=True):
-        frame = pd.read_parquet(path)
-        missing = [c for c in REPLICATE_COLUMNS if c not in frame.columns]
-        if missing:
-            raise TableError(
-                f"{path}: replicates.parquet lacks columns {missing} (rerun tally_iou on it)"
-            )
-        frame = frame.loc[:, ["replicate", "unit", "concept", "category"]]
-        frame = frame.assign(method=str(method), trial=int(trial), level=int(level), layer=layer)
-        frames.append(frame)
-    if not frames:
-        raise TableError("no replicates.parquet files given; dissect a checkpoint first")
-    return pd.concat(frames, ignore_index=True)
+    columns = [c for c in REPLICATE_COLUMNS if c != "iou"]
+    return read_keyed_files(paths, keys, columns, "replicates.parquet")
 
 
 def checkpoint_densities(
