@@ -544,7 +544,8 @@ def test_results_equal_a_local_run(study_runs):
     tables = sorted(p.relative_to(local_results) for p in local_results.rglob("*.parquet"))
     assert len(tables) >= 10 and Path("tables/units.parquet") in tables
     assert tables == sorted(p.relative_to(slurm_results) for p in slurm_results.rglob("*.parquet"))
-    for table in tables:
+    # inference timings differ between any two runs (prunedissect.speed); everything else is equal
+    for table in (t for t in tables if t != Path("tables/speed.parquet")):
         pd.testing.assert_frame_equal(
             pd.read_parquet(slurm_results / table),
             pd.read_parquet(local_results / table),
