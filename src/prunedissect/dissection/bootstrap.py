@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .labels import best_concepts, iou_of
+
 _INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -160,11 +162,7 @@ class BootstrapAccumulator:
         best = np.zeros(shape, dtype=np.float64)
         for b in range(self.replicates):
             inter, union = self.counts(b, category_restricted=category_restricted)
-            iou = np.zeros(union.shape, dtype=np.float64)
-            np.divide(inter, union.astype(np.float64), out=iou, where=union > 0)
-            top = np.argmax(iou, axis=1)  # first maximum, as label_units
-            best[b] = iou[np.arange(self.n_units), top]
-            concept[b] = np.where(best[b] > 0, top, -1)
+            concept[b], best[b] = best_concepts(iou_of(inter, union))  # as label_units
         return concept, best, best > iou_threshold
 
 

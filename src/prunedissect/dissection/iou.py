@@ -47,6 +47,7 @@ import pandas as pd
 import torch
 
 from .bootstrap import BootstrapAccumulator
+from .labels import iou_of
 from .rowfiles import RowReader
 from .segments import ProbeLabels
 from .upsample import upsample
@@ -70,10 +71,7 @@ class ConceptTally:
     @property
     def iou(self) -> np.ndarray:
         """``intersection / union``, 0 where the union is empty, float64 ``(K, J)``."""
-        union = self.union.astype(np.float64)
-        out = np.zeros_like(union)
-        np.divide(self.intersection, union, out=out, where=union > 0)
-        return out
+        return iou_of(self.intersection, self.union)
 
     @property
     def n_units(self) -> int:

@@ -9,10 +9,29 @@ best IoU is 0 (it never fires on any labelled pixel, e.g. a dead unit) gets no c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from .iou import ConceptTally
+if TYPE_CHECKING:
+    from .iou import ConceptTally
+
+
+def iou_of(intersection: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """``intersection / union``, 0 where the union is empty, float64."""
+    union = np.asarray(union).astype(np.float64)
+    out = np.zeros_like(union)
+    np.divide(intersection, union, out=out, where=union > 0)
+    return out
+
+
+def best_concepts(iou: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's (unit's) label, as the module docstring says: the concept index of highest
+    IoU (first maximum, i.e. lowest index, on ties; -1 where the best IoU is 0) and that IoU."""
+    best = np.argmax(iou, axis=-1)
+    best_iou = np.take_along_axis(iou, best[..., None], axis=-1)[..., 0]
+    return np.where(best_iou > 0, best, -1), best_iou
 
 
 def label_units(
@@ -26,10 +45,8 @@ def label_units(
         raise ValueError(
             f"expected one threshold per unit ({tally.n_units}), got shape {thresholds.shape}"
         )
-    iou = tally.iou
-    best = np.argmax(iou, axis=1)  # first maximum = lowest concept index
-    best_iou = iou[np.arange(tally.n_units), best]
-    named = best_iou > 0
+    best, best_iou = best_concepts(tally.iou)
+    named = best >= 0
     concept = tally.concepts["concept"].to_numpy(dtype=object)[best]
     category = tally.concepts["category"].to_numpy(dtype=object)[best]
     return pd.DataFrame(

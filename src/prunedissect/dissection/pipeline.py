@@ -22,7 +22,7 @@ from prunedissect.data.transforms import make_probe_transform
 from .bootstrap import BootstrapAccumulator, image_weights, replicate_table, unit_stability
 from .features import extract_activations
 from .iou import tally_iou, tally_table
-from .labels import label_units
+from .labels import best_concepts, label_units
 from .quantiles import thresholds_table, unit_thresholds
 from .segments import ProbeLabels, encode_probe_labels
 
@@ -165,8 +165,7 @@ def dissect_activations(
     concept, iou, interpretable = bootstrap.labels(
         category_restricted=settings.category_restricted, iou_threshold=settings.iou_threshold
     )
-    full = np.argmax(tally.iou, axis=1)
-    full = np.where(units["iou"].to_numpy() > 0, full, -1)
+    full, _ = best_concepts(tally.iou)  # the concept index of each unit's label
     stability = unit_stability(concept, interpretable, full)
     units = units.merge(stability, on="unit", validate="one_to_one")
     units["alive"] = alive_units(activations, thresholds)
