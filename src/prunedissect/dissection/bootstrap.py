@@ -69,12 +69,13 @@ class BootstrapAccumulator:
         device: torch.device | str = "cpu",
     ) -> None:
         device = torch.device(device)
-        self.weights = torch.as_tensor(np.asarray(weights, dtype=np.int64), device=device)
-        # image-major copy: one image's weights of every replicate are contiguous
-        self._by_image = self.weights.T.contiguous()
+        # image-major (N, B): one image's weights of every replicate are contiguous
+        self._by_image = torch.as_tensor(
+            np.ascontiguousarray(np.asarray(weights, dtype=np.int64).T), device=device
+        )
         self.n_units = n_units
         self.concept_category = np.asarray(concept_category, dtype=np.int64)
-        n_rep, n_concepts = self.weights.shape[0], len(self.concept_category)
+        n_rep, n_concepts = self._by_image.shape[1], len(self.concept_category)
         self.n_concepts = n_concepts
         # cell-major (K * J, B): a cell's replicates are one contiguous row for index_add_
         self.intersection = torch.zeros(
@@ -88,7 +89,7 @@ class BootstrapAccumulator:
 
     @property
     def replicates(self) -> int:
-        return int(self.weights.shape[0])
+        return int(self._by_image.shape[1])
 
     def add_pixels(
         self, image: torch.Tensor, flat: torch.Tensor, count: torch.Tensor | None = None
@@ -122,7 +123,7 @@ class BootstrapAccumulator:
         labelled categories ``present`` ``(n, C)``, image-level concept codes ``(n, width)``
         (``j + 1``, 0-padded) and labelled pixels per concept ``label_pixels`` ``(n, J)``."""
         n = counts.shape[0]
-        w = self.weights[:, first : first + n]  # (B, n)
+        w = self._by_image[first : first + n].T  # (B, n)
         self.active_total += w @ counts
         by_category = counts[:, :, None] * present[:, None, :].to(torch.int64)
         self.active_by_category += (w @ by_category.reshape(n, -1)).view(
