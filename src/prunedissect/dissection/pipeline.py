@@ -21,9 +21,10 @@ from prunedissect.data.transforms import make_probe_transform
 
 from .bootstrap import BootstrapAccumulator, image_weights, replicate_table, unit_stability
 from .features import extract_activations
-from .iou import tally_iou, tally_table
+from .iou import DEFAULT_MAX_ELEMENTS, tally_iou, tally_table
 from .labels import best_concepts, label_units
 from .quantiles import thresholds_table, unit_thresholds
+from .rowfiles import RowReader
 from .segments import ProbeLabels, encode_probe_labels
 
 
@@ -120,8 +121,14 @@ def alive_units(activations: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     is dead; so is a unit whose ReLU never fires on any probe image.
     """
     alive = np.asarray(thresholds) != 0
-    for unit in np.flatnonzero(~alive):
-        alive[unit] = bool(np.any(activations[:, unit] != 0))
+    dead = np.flatnonzero(~alive)
+    if dead.size == 0:
+        return alive
+    rows = RowReader(activations)  # one streamed pass for every candidate, not one per unit
+    step = max(1, DEFAULT_MAX_ELEMENTS // int(np.prod(activations.shape[1:])))
+    for start in range(0, len(rows), step):
+        chunk = rows.read(start, min(len(rows), start + step))
+        alive[dead] |= np.any(chunk[:, dead] != 0, axis=(0, *range(2, chunk.ndim)))
     return alive
 
 
