@@ -480,8 +480,22 @@ def units_table(units: pd.DataFrame, accuracy: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values([*checkpoint, "layer", "unit"], kind="stable", ignore_index=True)
 
 
-def _category_order(categories: Iterable[str]) -> list[str]:
+def category_order(categories: Iterable[str]) -> list[str]:
+    """The order of a table's categories: ``"all"`` first, then the categories alphabetically."""
     return [ALL_CATEGORIES] + sorted(set(categories) - {ALL_CATEGORIES})
+
+
+def label_counts(interpretable: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Interpretable units and distinct concepts of ``interpretable`` (rows of interpretable
+    units with ``unit``, ``concept`` and ``category``) per ``keys`` and category, plus per
+    ``keys`` over every category (``category == "all"``); combinations without a row are
+    absent (callers complete them with zeros)."""
+    keys = list(keys)
+    aggregate = {"interpretable_units": ("unit", "size"), "unique_concepts": ("concept", "nunique")}
+    per_category = interpretable.groupby([*keys, "category"], sort=False).agg(**aggregate)
+    totals = interpretable.groupby(keys, sort=False).agg(**aggregate)
+    totals["category"] = ALL_CATEGORIES
+    return pd.concat([per_category.reset_index(), totals.reset_index()], ignore_index=True)
 
 
 def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = None) -> pd.DataFrame:
@@ -495,21 +509,14 @@ def summary_table(units: pd.DataFrame, *, categories: Iterable[str] | None = Non
     then "all" first and the categories alphabetically.
     """
     keys = ["method", "trial", "level", "density", "layer"]
-    cats = _category_order(
+    cats = category_order(
         categories if categories is not None else units["category"].dropna().unique()
     )
     interpretable = units[units["interpretable"]]
     unknown = sorted(set(interpretable["category"].dropna()) - set(cats))
     if unknown:
         raise TableError(f"summary: units name categories {unknown} missing from {cats[1:]}")
-    per_category = interpretable.groupby(keys + ["category"], sort=False).agg(
-        interpretable_units=("unit", "size"), unique_concepts=("concept", "nunique")
-    )
-    totals = interpretable.groupby(keys, sort=False).agg(
-        interpretable_units=("unit", "size"), unique_concepts=("concept", "nunique")
-    )
-    totals["category"] = ALL_CATEGORIES
-    counts = pd.concat([per_category.reset_index(), totals.reset_index()], ignore_index=True)
+    counts = label_counts(interpretable, keys)
     sizes = units.groupby(keys, sort=False).agg(
         units=("unit", "size"), alive_units=("alive", "sum")
     )

@@ -36,7 +36,14 @@ import numpy as np
 import pandas as pd
 
 from prunedissect.methods import INIT_LEVEL
-from prunedissect.tables import ALL_CATEGORIES, COLUMNS, TableError, read_keyed_files
+from prunedissect.tables import (
+    ALL_CATEGORIES,
+    COLUMNS,
+    TableError,
+    category_order,
+    label_counts,
+    read_keyed_files,
+)
 
 ALL_LAYERS = "all"
 """The ``layer`` of the rows that count over every dissected layer together."""
@@ -82,19 +89,9 @@ def count_labels(units: pd.DataFrame, by: Sequence[str], categories: Sequence[st
     """Interpretable units and distinct concepts of ``units`` (rows of interpretable units with
     ``concept`` and ``category``) per ``by`` + ``layer`` and per ``by`` over all layers
     (``layer == "all"``), each per category and in total (``category == "all"``)."""
+    keys = [*by, "layer"]
     whole = units.assign(layer=ALL_LAYERS)
-    frames = []
-    for frame in (units, whole):
-        keys = [*by, "layer"]
-        per = frame.groupby([*keys, "category"], sort=False, observed=True).agg(
-            interpretable_units=("unit", "size"), unique_concepts=("concept", "nunique")
-        )
-        total = frame.groupby(keys, sort=False, observed=True).agg(
-            interpretable_units=("unit", "size"), unique_concepts=("concept", "nunique")
-        )
-        total["category"] = ALL_CATEGORIES
-        frames += [per.reset_index(), total.reset_index()]
-    counts = pd.concat(frames, ignore_index=True)
+    counts = pd.concat([label_counts(units, keys), label_counts(whole, keys)], ignore_index=True)
     unknown = sorted(set(counts["category"]) - {ALL_CATEGORIES, *categories})
     if unknown:
         raise TableError(f"units name categories {unknown} missing from {list(categories)}")
@@ -103,7 +100,7 @@ def count_labels(units: pd.DataFrame, by: Sequence[str], categories: Sequence[st
 
 def _complete(counts: pd.DataFrame, grid: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
     """``counts`` on ``grid`` x every category (zeros where nothing was found), sorted."""
-    cats = [ALL_CATEGORIES, *sorted(set(categories) - {ALL_CATEGORIES})]
+    cats = category_order(categories)
     full = grid.merge(pd.DataFrame({"category": cats}), how="cross")
     keys = [c for c in full.columns if c != "density"]
     out = full.merge(counts.drop(columns="density", errors="ignore"), on=keys, how="left")
