@@ -28,7 +28,8 @@ _QUANTITIES = [
 ]
 
 
-def _percent(density: float) -> str:
+def percent_label(density: float) -> str:
+    """A density as the percentage of weights remaining, e.g. ``20``, ``4`` or ``0.8``."""
     value = density * 100.0
     return f"{value:.3g}" if value < 10 else f"{value:.0f}"
 
@@ -99,8 +100,8 @@ def _preamble(accuracy: pd.DataFrame, methods: Sequence[str], density: pd.Series
         f"Mean over {len(trials)} trial(s) {trials}; [min, max] over trials where they differ. "
         f"{named} Rendered from results/tables by the workflow."
     ]
-    shown = accuracy["level"].map(density.map(_percent))
-    if (accuracy["density"].map(_percent) != shown).any():
+    shown = accuracy["level"].map(density.map(percent_label))
+    if (accuracy["density"].map(percent_label) != shown).any():
         lines.append(
             "The methods' densities differ at some level; the header gives the mean over "
             "methods and trials."
@@ -125,7 +126,7 @@ def overview_markdown(
     order = [m for m in method_order(accuracy["method"], methods) if m in present]
     density = accuracy.groupby("level")["density"].mean()
     levels = density.sort_values(ascending=False).index.tolist()
-    header = "| % weights remaining | " + " | ".join(_percent(density[lv]) for lv in levels)
+    header = "| % weights remaining | " + " | ".join(percent_label(density[lv]) for lv in levels)
     lines = ["# What the study shows", "", *_preamble(accuracy, order, density), ""]
     for layer in sorted(summary["layer"].unique()):
         frames = _layer_frames(layer, accuracy, summary, consistency)

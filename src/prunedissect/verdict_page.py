@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from prunedissect.overview import percent_label
 from prunedissect.tables import method_order
 from prunedissect.uncertainty import ALL_LAYERS
 
@@ -30,10 +31,7 @@ Block = tuple[str, object]  # ("h1" | "h2" | "p", text) or ("table", (header, ro
 
 
 def _percent(density: float) -> str:
-    if not np.isfinite(density):
-        return "–"
-    value = density * 100.0
-    return f"{value:.3g}%" if value < 10 else f"{value:.0f}%"
+    return f"{percent_label(density)}%" if np.isfinite(density) else "–"
 
 
 def _number(value: float, fmt: str = "{:.1f}") -> str:
