@@ -27,7 +27,7 @@ from prunedissect.checkpoints import (
 )
 from prunedissect import resources as jobs
 from prunedissect.config import model_kwargs, raise_for, schema_errors, semantic_errors
-from prunedissect.methods import DENSE, INIT, INIT_LEVEL, methods_from_config
+from prunedissect.methods import DENSE, INIT, INIT_LEVEL, MASK_SOURCES, methods_from_config
 from prunedissect.verify import rebuild_hint
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
@@ -343,11 +343,8 @@ def activations_output(path):
 
 # Inference timing (speed.smk): the networks rule speed times, chosen by the arms' kinds.
 SPEED_VARIANT_KINDS = {
-    "masked": (
-        "lottery",
-        "finetune",
-        "oneshot",
-    ),  # the first such arm only: same compute
+    # magnitude-pruned masks; the first such arm only: every one has the dense compute
+    "masked": MASK_SOURCES,
     "slimmed": ("structured",),
     "reduced": ("reduced",),
 }
