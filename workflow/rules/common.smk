@@ -27,7 +27,13 @@ from prunedissect.checkpoints import (
 )
 from prunedissect import resources as jobs
 from prunedissect.config import model_kwargs, raise_for, schema_errors, semantic_errors
-from prunedissect.methods import DENSE, INIT, INIT_LEVEL, MASK_SOURCES, methods_from_config
+from prunedissect.methods import (
+    DENSE,
+    INIT,
+    INIT_LEVEL,
+    MASK_SOURCES,
+    methods_from_config,
+)
 from prunedissect.verify import rebuild_hint
 
 SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
